@@ -1,0 +1,136 @@
+"""Command line: ``compactnn list | train | compare``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .data import DATASETS, DataError
+from .init import INIT_SCHEMES
+from .layers.registry import available_layers, get_layer_class
+from .models import MODELS
+from .models.mlp import ACTIVATIONS
+from .train import NonFiniteLossError, TrainConfig
+from .train.loop import OPTIMIZERS, SCHEDULES
+
+
+def _cmd_list(args) -> int:
+    print("layers (make_linear(name, in, out)):")
+    for name in available_layers():
+        cls = get_layer_class(name)
+        print(f"  {name:<22} {cls.__name__:<22} params = {cls.param_formula}")
+    print("models:   " + ", ".join(MODELS))
+    print("datasets: " + ", ".join(DATASETS))
+    print("inits:    " + ", ".join(INIT_SCHEMES))
+    return 0
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--schedule", choices=SCHEDULES, default="cosine")
+    g.add_argument("--grad-clip", type=float, default=None, help="max gradient norm")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="cpu")
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", choices=DATASETS, default="auto")
+    d.add_argument("--data-dir", default=None, help="directory with the IDX files")
+    d.add_argument("--runs-dir", default="runs")
+    d.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _train_config(args) -> TrainConfig:
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                       lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+                       grad_clip=args.grad_clip, seed=args.seed, device=args.device)
+
+
+def _cmd_train(args) -> int:
+    from .experiments import train_run
+
+    kwargs = dict(depth=args.depth, activation=args.activation,
+                  negative_slope=args.negative_slope, nonlinearity_every=args.nonlinearity_every,
+                  batchnorm=args.batchnorm, dropout=args.dropout)
+    if args.width is not None:
+        kwargs["width"] = args.width
+    if args.model == "mlp":
+        kwargs["layer"] = args.layer
+    elif args.layer not in (None, {"dcnn": "dc", "dense-mlp": "dense"}[args.model]):
+        raise ValueError(f"--layer {args.layer} conflicts with --model {args.model}; "
+                         "use --model mlp --layer <family>")
+    if args.classifier is not None:
+        kwargs["classifier"] = args.classifier
+    if args.init is not None:
+        kwargs["init"] = args.init
+    res = train_run(model=args.model, model_kwargs=kwargs, train=_train_config(args),
+                    dataset=args.dataset, data_dir=args.data_dir,
+                    val_fraction=args.val_fraction, limit_train=args.limit_train,
+                    runs_dir=args.runs_dir, progress=not args.no_progress)
+    h = res["history"]
+    print(f"parameters {res['num_params']:,}  final test accuracy {h['final']['test_acc']:.4f}  "
+          f"time/epoch {h['time_per_epoch_s']:.1f}s")
+    print(f"run written to {res['run_dir']}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .experiments.compare import run_compare
+
+    run_compare(dataset=args.dataset, data_dir=args.data_dir, quick=args.quick,
+                train=_train_config(args),
+                runs_dir=args.runs_dir, progress=not args.no_progress)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="compactnn",
+                                description="Compact deep networks from structured matrices.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list layer families, models, data sets, inits")
+
+    t = sub.add_parser("train", help="train one model, write runs/<id>/")
+    m = t.add_argument_group("model")
+    m.add_argument("--model", choices=list(MODELS), default="dcnn")
+    m.add_argument("--layer", choices=available_layers(), default=None,
+                   help="layer family of --model mlp (default dc)")
+    m.add_argument("--width", type=int, default=None, help="hidden width (default: input size)")
+    m.add_argument("--depth", type=int, default=2, help="number of hidden structured layers")
+    m.add_argument("--activation", choices=ACTIVATIONS, default="leaky_relu")
+    m.add_argument("--negative-slope", type=float, default=0.5)
+    m.add_argument("--nonlinearity-every", type=int, default=1,
+                   help="an activation after every k-th hidden layer, identity otherwise")
+    m.add_argument("--batchnorm", action="store_true")
+    m.add_argument("--dropout", type=float, default=0.0)
+    m.add_argument("--classifier", choices=available_layers(), default=None,
+                   help="family of the classifier layer (default: same as hidden)")
+    m.add_argument("--init", choices=list(INIT_SCHEMES), default=None)
+    t.add_argument("--val-fraction", type=float, default=0.0)
+    t.add_argument("--limit-train", type=int, default=None,
+                   help="use a random subset of this many training examples")
+    _add_train_args(t)
+
+    c = sub.add_parser("compare", help="the main job: DCNN vs dense MLP, side by side")
+    c.add_argument("--quick", action="store_true", help="tiny budget (CI smoke test)")
+    _add_train_args(c)
+    c.set_defaults(epochs=12)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train" and args.model == "mlp" and args.layer is None:
+        args.layer = "dc"
+    try:
+        return {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare}[args.command](args)
+    except (ValueError, DataError, NonFiniteLossError, FileNotFoundError) as e:
+        print(f"compactnn: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Dataset loading: IDX (Fashion-MNIST, MNIST) from disk, scikit-learn digits embedded."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .idx import DataError, read_idx
+
+__all__ = ["DATASETS", "Dataset", "find_idx_dir", "load_dataset", "load_idx_dataset"]
+
+#: where Debian's packages install the data sets (``apt install dataset-fashion-mnist``)
+SYSTEM_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
+               "mnist": "/usr/share/datasets/mnist"}
+_IDX_FILES = {
+    "train_images": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+    "train_labels": ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    "test_images": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+    "test_labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
+}
+DATASETS = ("fashion-mnist", "mnist", "digits", "auto")
+
+
+@dataclass
+class Dataset:
+    """Tensors ready for training: features ``float32 (N, in_features)``, labels ``int64 (N,)``."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    input_shape: tuple[int, ...]
+    source: str
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def in_features(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    def summary(self) -> str:
+        val = 0 if self.x_val is None else len(self.x_val)
+        return (f"{self.name}: {len(self.x_train)} train / {val} val / {len(self.x_test)} test, "
+                f"{self.in_features} features, {self.num_classes} classes (from {self.source})")
+
+
+def _find_file(directory: Path, stems: tuple[str, ...]) -> Path | None:
+    for stem in stems:
+        for suffix in (".gz", ""):
+            p = directory / f"{stem}{suffix}"
+            if p.is_file():
+                return p
+    return None
+
+
+def find_idx_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    """First directory holding the four IDX files of ``name``.
+
+    An explicit ``data_dir`` is authoritative: only ``data_dir`` and ``data_dir/name`` are
+    searched. Otherwise ``$COMPACTNN_DATA/name`` and the Debian install location are.
+    """
+    if data_dir is not None:
+        candidates = [Path(data_dir), Path(data_dir) / name]
+    else:
+        candidates = []
+        if os.environ.get("COMPACTNN_DATA"):
+            candidates.append(Path(os.environ["COMPACTNN_DATA"]) / name)
+        if name in SYSTEM_DIRS:
+            candidates.append(Path(SYSTEM_DIRS[name]))
+    for d in candidates:
+        if d.is_dir() and all(_find_file(d, s) for s in _IDX_FILES.values()):
+            return d
+    return None
+
+
+def load_idx_dataset(directory: str | os.PathLike, *, name: str = "idx",
+                     num_classes: int = 10) -> tuple[np.ndarray, ...]:
+    """Read and cross-check the four IDX files in ``directory``.
+
+    Returns ``(x_train, y_train, x_test, y_test)`` as uint8 images ``(N, H, W)`` and int64 labels.
+    """
+    directory = Path(directory)
+    paths = {}
+    for key, stems in _IDX_FILES.items():
+        p = _find_file(directory, stems)
+        if p is None:
+            raise DataError(f"{name}: no {stems[0]}[.gz] in {directory}")
+        paths[key] = p
+    arrays = {}
+    for key, p in paths.items():
+        arrays[key] = read_idx(p, expect_ndim=3 if key.endswith("images") else 1)
+    for split in ("train", "test"):
+        xi, yl = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(xi) != len(yl):
+            raise DataError(f"{name}: {split} has {len(xi)} images but {len(yl)} labels "
+                            f"({paths[f'{split}_images']}, {paths[f'{split}_labels']})")
+        if len(yl) and (yl.min() < 0 or yl.max() >= num_classes):
+            raise DataError(f"{name}: {split} labels outside [0, {num_classes - 1}] "
+                            f"(min {yl.min()}, max {yl.max()}) in {paths[f'{split}_labels']}")
+    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
+        raise DataError(f"{name}: train and test images differ in shape")
+    return (arrays["train_images"], arrays["train_labels"].astype(np.int64),
+            arrays["test_images"], arrays["test_labels"].astype(np.int64))
+
+
+def _load_digits() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x, y = d.images.astype(np.float32), d.target.astype(np.int64)
+    # digits has no official split: a fixed stratified 75/25 split
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    return x_tr, y_tr, x_te, y_te
+
+
+def load_dataset(
+    name: str = "auto",
+    *,
+    data_dir: str | os.PathLike | None = None,
+    val_fraction: float = 0.0,
+    standardize: str | None = "global",
+    seed: int = 0,
+    limit_train: int | None = None,
+) -> Dataset:
+    """Load a classification data set as flat float32 tensors.
+
+    ``name``: ``fashion-mnist``, ``mnist`` (IDX files, found with :func:`find_idx_dir`),
+    ``digits`` (scikit-learn, no files needed) or ``auto`` (Fashion-MNIST when installed,
+    otherwise digits, recorded in ``Dataset.notes``).
+    ``standardize``: ``"global"`` (one mean/std from the training set), ``"feature"``
+    (per-feature, constant features left centred) or ``None`` (pixels scaled to [0, 1]).
+    ``val_fraction`` holds out a seeded random part of the training set as validation.
+    ``limit_train`` keeps a seeded random subset of the training set (quick runs).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if standardize not in ("global", "feature", None):
+        raise ValueError(f"standardize must be 'global', 'feature' or None, got {standardize!r}")
+    notes: list[str] = []
+    if name == "auto":
+        if find_idx_dir("fashion-mnist", data_dir) is not None:
+            name = "fashion-mnist"
+        else:
+            name = "digits"
+            notes.append("Fashion-MNIST not found (install Debian's dataset-fashion-mnist or "
+                         "pass --data-dir); fell back to scikit-learn digits")
+    if name == "digits":
+        x_tr, y_tr, x_te, y_te = _load_digits()
+        scale, source = 16.0, "scikit-learn digits"
+    else:
+        d = find_idx_dir(name, data_dir)
+        if d is None:
+            if data_dir is not None:
+                where = [str(data_dir), str(Path(data_dir) / name)]
+            else:
+                where = [f"$COMPACTNN_DATA/{name}"] + ([SYSTEM_DIRS[name]]
+                                                       if name in SYSTEM_DIRS else [])
+            hint = " (apt install dataset-fashion-mnist)" if name == "fashion-mnist" else ""
+            raise DataError(f"{name}: IDX files not found in any of {', '.join(where)}{hint}")
+        x_tr, y_tr, x_te, y_te = load_idx_dataset(d, name=name)
+        scale, source = 255.0, str(d)
+
+    input_shape = tuple(x_tr.shape[1:])
+    x_tr = x_tr.reshape(len(x_tr), -1).astype(np.float32) / scale
+    x_te = x_te.reshape(len(x_te), -1).astype(np.float32) / scale
+    rng = np.random.default_rng(seed)
+    if limit_train is not None and limit_train < len(x_tr):
+        keep = rng.permutation(len(x_tr))[:limit_train]
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    x_val = y_val = None
+    if val_fraction > 0:
+        perm = rng.permutation(len(x_tr))
+        n_val = max(1, int(round(val_fraction * len(x_tr))))
+        x_val, y_val = x_tr[perm[:n_val]], y_tr[perm[:n_val]]
+        x_tr, y_tr = x_tr[perm[n_val:]], y_tr[perm[n_val:]]
+    if standardize == "global":
+        mean, std = x_tr.mean(), x_tr.std()
+    elif standardize == "feature":
+        mean, std = x_tr.mean(0), x_tr.std(0)
+        std = np.where(std > 1e-8, std, 1.0)
+    if standardize is not None:
+        x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+        if x_val is not None:
+            x_val = (x_val - mean) / std
+
+    def t(a, dtype):
+        return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
+
+    return Dataset(name=name, x_train=t(x_tr, torch.float32), y_train=t(y_tr, torch.int64),
+                   x_test=t(x_te, torch.float32), y_test=t(y_te, torch.int64),
+                   x_val=t(x_val, torch.float32), y_val=t(y_val, torch.int64),
+                   num_classes=10, input_shape=input_shape, source=source, notes=notes)

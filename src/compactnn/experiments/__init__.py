@@ -1,0 +1,5 @@
+"""Experiments: single runs and the main comparison job."""
+
+from .runs import build_model, train_run
+
+__all__ = ["build_model", "train_run"]

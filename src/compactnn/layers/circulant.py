@@ -1,0 +1,218 @@
+"""Circulant-based layers: diagonal-circulant (DC), circulant projection, plain circulant."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .. import functional as F
+from ..init import check_scheme, init_bias_, init_circulant_, init_diagonal_
+from .base import StructuredLinear, dense_weight_and_bias
+from .registry import register_layer
+
+
+def _copy_bias(layer: StructuredLinear, b: Tensor | None) -> None:
+    if layer.bias is not None:
+        with torch.no_grad():
+            layer.bias.copy_(b if b is not None else torch.zeros_like(layer.bias))
+
+
+@register_layer("dc")
+class DiagonalCirculant(StructuredLinear):
+    r"""Diagonal-circulant layer (Araujo et al., *Understanding and Training Deep Diagonal
+    Circulant Neural Networks*, ECAI 2020).
+
+    ``y = diag(d) · (circ(c) · pad_n(x))[:out] + b`` with ``n = max(in, out)``: the input is
+    zero-padded to ``n`` when ``out > in`` and the output truncated to ``out`` when
+    ``out < in``. ``circ(c)`` has ``c`` as first column (``scipy.linalg.circulant(c)``).
+
+    Shapes: ``(..., in_features) → (..., out_features)``.
+    Parameters: ``c ∈ R^n``, ``d ∈ R^out``, ``b ∈ R^out`` → ``n + 2·out`` (``n + out`` without
+    bias); e.g. 9,216 for a 3072×3072 layer and 3,092 for 3072→10.
+    Cost: O(n log n) time per sample (two real FFTs forward, four backward); O(n) memory for
+    the weights, no saved activations beyond the input.
+    Init ``"paper"``: ``c ~ N(0, 2/n)``, ``d ~ U{±1}``, ``b ~ N(0, 0.01²)``; see
+    :mod:`compactnn.init` for the alternatives.
+    """
+
+    param_formula = "max(in,out) + 2·out"
+
+    def __init__(self, in_features, out_features, *, bias=True, init="paper",
+                 device=None, dtype=None):
+        super().__init__(in_features, out_features)
+        check_scheme(init)
+        self.init = init
+        self.n = max(in_features, out_features)
+        factory = {"device": device, "dtype": dtype}
+        self.c = nn.Parameter(torch.empty(self.n, **factory))
+        self.d = nn.Parameter(torch.empty(out_features, **factory))
+        self._init_bias(bias, factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init_circulant_(self.c, self.init)
+        init_diagonal_(self.d, self.init)
+        init_bias_(self.bias, self.init, self.n)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return F.diag_circulant_diag(x, self.c, d_out=self.d, bias=self.bias,
+                                     out_features=self.out_features)
+
+    def to_dense(self) -> Tensor:
+        return F.diag_circulant_diag_dense(self.c, self.in_features, self.out_features,
+                                           d_out=self.d)
+
+    @staticmethod
+    def num_params(in_features, out_features, *, bias=True, **_) -> int:
+        return max(in_features, out_features) + out_features * (2 if bias else 1)
+
+    def structure_repr(self) -> str:
+        return f"n={self.n}, init={self.init!r}"
+
+    @classmethod
+    def from_dense(cls, w, *, bias=None, iters: int = 100):
+        """Fit ``diag(d)·circ(c)`` to a dense matrix by alternating least squares.
+
+        Each half-step is the exact minimiser of ``||W - diag(d) circ(c)[:out,:in]||_F`` in one
+        factor (diagonal averages for ``c``, a per-row ratio for ``d``), so the error never
+        increases. A DC product is far from dense, so the fit is an approximation.
+        """
+        weight, b = dense_weight_and_bias(w)
+        out_f, in_f = weight.shape
+        layer = cls(in_f, out_f, bias=(b is not None) if bias is None else bias,
+                    device=weight.device, dtype=weight.dtype)
+        n = layer.n
+        # W_ij = d_i c_{(i-j) mod n}: rearranged as M_ik = W_{i,(i-k) mod n}, a DC matrix is the
+        # rank-one d c^T (entries with no j are missing). Start from the strongest row of M.
+        i = torch.arange(out_f, device=weight.device)[:, None]
+        j = torch.arange(in_f, device=weight.device)[None, :]
+        m = torch.zeros(out_f, n, dtype=weight.dtype, device=weight.device)
+        m[i.expand(-1, in_f), (i - j) % n] = weight
+        c = m[m.norm(dim=1).argmax()].clone()
+        for _ in range(iters):
+            cm = F.circulant_dense(c)[:out_f, :in_f]
+            d = (weight * cm).sum(1) / (cm * cm).sum(1).clamp_min(torch.finfo(weight.dtype).tiny)
+            c = F.project_circulant(weight, n, row_scale=d)
+        with torch.no_grad():
+            layer.c.copy_(c)
+            layer.d.copy_(d)
+        _copy_bias(layer, b)
+        return layer
+
+
+@register_layer("circulant_projection")
+class CirculantProjection(StructuredLinear):
+    r"""Circulant projection (Cheng et al., *An exploration of parameter redundancy in deep
+    networks with circulant projections*, ICCV 2015).
+
+    ``y = (circ(r) · pad_n(s ⊙ x))[:out] + b`` with a **fixed** random sign vector
+    ``s ∈ {±1}^in`` (a buffer, not trained) and ``n = max(in, out)``: for ``out < in`` the first
+    ``out`` rows are kept, for ``out > in`` the input is zero-padded to an ``out × out`` circulant.
+
+    Parameters: ``r ∈ R^n`` and ``b ∈ R^out`` → ``n + out`` (``n`` without bias), plus ``in``
+    non-trained signs. Cost: O(n log n) time, O(n) memory.
+    ``sign_seed`` makes the sign flip reproducible independently of the global RNG.
+    """
+
+    param_formula = "max(in,out) + out  (+ in fixed signs)"
+
+    def __init__(self, in_features, out_features, *, bias=True, init="paper", sign_seed=None,
+                 device=None, dtype=None):
+        super().__init__(in_features, out_features)
+        check_scheme(init)
+        self.init, self.sign_seed = init, sign_seed
+        self.n = max(in_features, out_features)
+        factory = {"device": device, "dtype": dtype}
+        self.r = nn.Parameter(torch.empty(self.n, **factory))
+        self.register_buffer("signs", torch.empty(in_features, **factory))
+        self._init_bias(bias, factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        gen = None
+        if self.sign_seed is not None:
+            gen = torch.Generator().manual_seed(int(self.sign_seed))
+        with torch.no_grad():
+            self.signs.copy_(torch.randint(0, 2, (self.in_features,), generator=gen) * 2 - 1)
+        init_circulant_(self.r, self.init)
+        init_bias_(self.bias, self.init, self.n)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return F.diag_circulant_diag(x, self.r, d_in=self.signs, bias=self.bias,
+                                     out_features=self.out_features)
+
+    def to_dense(self) -> Tensor:
+        return F.diag_circulant_diag_dense(self.r, self.in_features, self.out_features,
+                                           d_in=self.signs)
+
+    @staticmethod
+    def num_params(in_features, out_features, *, bias=True, **_) -> int:
+        return max(in_features, out_features) + (out_features if bias else 0)
+
+    def structure_repr(self) -> str:
+        return f"n={self.n}, init={self.init!r}, fixed_signs={self.in_features}"
+
+    @classmethod
+    def from_dense(cls, w, *, bias=None, sign_seed=None):
+        """Least-squares ``r`` for this layer's fixed signs (exact projection)."""
+        weight, b = dense_weight_and_bias(w)
+        out_f, in_f = weight.shape
+        layer = cls(in_f, out_f, bias=(b is not None) if bias is None else bias,
+                    sign_seed=sign_seed, device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            layer.r.copy_(F.project_circulant(weight, layer.n, col_scale=layer.signs))
+        _copy_bias(layer, b)
+        return layer
+
+
+@register_layer("circulant")
+class Circulant(StructuredLinear):
+    r"""Plain circulant layer: ``y = (circ(c) · pad_n(x))[:out] + b``, ``n = max(in, out)``.
+
+    Parameters: ``n + out`` (``n`` without bias). Cost: O(n log n) time, O(n) memory.
+    ``from_dense`` is the exact Frobenius projection (diagonal averages).
+    """
+
+    param_formula = "max(in,out) + out"
+
+    def __init__(self, in_features, out_features, *, bias=True, init="paper",
+                 device=None, dtype=None):
+        super().__init__(in_features, out_features)
+        check_scheme(init)
+        self.init = init
+        self.n = max(in_features, out_features)
+        factory = {"device": device, "dtype": dtype}
+        self.c = nn.Parameter(torch.empty(self.n, **factory))
+        self._init_bias(bias, factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init_circulant_(self.c, self.init)
+        init_bias_(self.bias, self.init, self.n)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return F.diag_circulant_diag(x, self.c, bias=self.bias, out_features=self.out_features)
+
+    def to_dense(self) -> Tensor:
+        return F.diag_circulant_diag_dense(self.c, self.in_features, self.out_features)
+
+    @staticmethod
+    def num_params(in_features, out_features, *, bias=True, **_) -> int:
+        return max(in_features, out_features) + (out_features if bias else 0)
+
+    def structure_repr(self) -> str:
+        return f"n={self.n}, init={self.init!r}"
+
+    @classmethod
+    def from_dense(cls, w, *, bias=None):
+        weight, b = dense_weight_and_bias(w)
+        out_f, in_f = weight.shape
+        layer = cls(in_f, out_f, bias=(b is not None) if bias is None else bias,
+                    device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            layer.c.copy_(F.project_circulant(weight, layer.n))
+        _copy_bias(layer, b)
+        return layer

@@ -1,0 +1,147 @@
+"""Deep structured MLPs: DCNN (Araujo et al. 2020), dense MLP, any registered family."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..layers.registry import get_layer_class
+
+ACTIVATIONS = ("relu", "leaky_relu", "identity", "tanh", "gelu")
+
+
+def make_activation(name: str, negative_slope: float = 0.5) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leaky_relu":
+        if not 0.0 <= negative_slope <= 1.0:
+            raise ValueError(f"negative_slope must be in [0, 1], got {negative_slope}")
+        return nn.LeakyReLU(negative_slope)
+    if name == "identity":
+        return nn.Identity()
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "gelu":
+        return nn.GELU()
+    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def _positive_int(name: str, v, minimum: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
+    return v
+
+
+class StructuredMLP(nn.Module):
+    """``depth`` hidden structured layers of width ``width`` and a classifier layer.
+
+    Hidden layer ``i`` (1-based) is followed by ``[BatchNorm1d] → activation`` when
+    ``i % nonlinearity_every == 0`` and by nothing (identity) otherwise — the paper's
+    "ReLU every k layers" schedule. The first hidden layer maps ``in_features → width``
+    (rectangular when they differ); the classifier maps ``width → num_classes`` with the family
+    ``classifier`` (default: the same family as the hidden layers). Inputs of shape
+    ``(batch, *)`` are flattened.
+
+    Example — the paper's "DCNN (k layers)" on flattened CIFAR-10 has
+    ``9,216·k + 3,092`` parameters: ``StructuredMLP(3072, 10, layer="dc", depth=k)``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        layer: str = "dc",
+        width: int | None = None,
+        depth: int = 1,
+        activation: str = "leaky_relu",
+        negative_slope: float = 0.5,
+        nonlinearity_every: int = 1,
+        batchnorm: bool = False,
+        classifier: str | None = None,
+        dropout: float = 0.0,
+        init: str | None = None,
+        layer_kwargs: dict | None = None,
+    ) -> None:
+        super().__init__()
+        _positive_int("in_features", in_features)
+        _positive_int("num_classes", num_classes)
+        width = in_features if width is None else _positive_int("width", width)
+        _positive_int("depth", depth, minimum=0)
+        _positive_int("nonlinearity_every", nonlinearity_every)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        make_activation(activation, negative_slope)  # validate early
+        hidden_cls = get_layer_class(layer)
+        classifier = layer if classifier is None else classifier
+        clf_cls = get_layer_class(classifier)
+        kw = dict(layer_kwargs or {})
+        if init is not None:
+            kw["init"] = init
+        self.config = dict(in_features=in_features, num_classes=num_classes, layer=layer,
+                           width=width, depth=depth, activation=activation,
+                           negative_slope=negative_slope, nonlinearity_every=nonlinearity_every,
+                           batchnorm=batchnorm, classifier=classifier, dropout=dropout,
+                           init=init, layer_kwargs=dict(layer_kwargs or {}))
+
+        blocks: list[nn.Module] = []
+        fan_in = in_features
+        for i in range(1, depth + 1):
+            blocks.append(hidden_cls(fan_in, width, **kw))
+            if i % nonlinearity_every == 0:
+                if batchnorm:
+                    blocks.append(nn.BatchNorm1d(width))
+                blocks.append(make_activation(activation, negative_slope))
+                if dropout > 0:
+                    blocks.append(nn.Dropout(dropout))
+            fan_in = width
+        clf_kw = kw if classifier == layer else {}
+        blocks.append(clf_cls(fan_in, num_classes, **clf_kw))
+        self.net = nn.Sequential(*blocks)
+
+    @staticmethod
+    def predicted_num_params(in_features: int, num_classes: int, *, layer: str = "dc",
+                             width: int | None = None, depth: int = 1,
+                             nonlinearity_every: int = 1, batchnorm: bool = False,
+                             classifier: str | None = None, layer_kwargs: dict | None = None,
+                             **_) -> int:
+        """Trainable-parameter count from the families' formulas, without building the model."""
+        width = in_features if width is None else width
+        kw = dict(layer_kwargs or {})
+        hidden = get_layer_class(layer)
+        classifier = layer if classifier is None else classifier
+        total, fan_in = 0, in_features
+        for i in range(1, depth + 1):
+            total += hidden.num_params(fan_in, width, **kw)
+            if batchnorm and i % nonlinearity_every == 0:
+                total += 2 * width
+            fan_in = width
+        clf_kw = kw if classifier == layer else {}
+        return total + get_layer_class(classifier).num_params(fan_in, num_classes, **clf_kw)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() > 2:
+            x = x.flatten(1)
+        return self.net(x)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class DCNN(StructuredMLP):
+    """Deep diagonal-circulant network (Araujo et al. 2020): :class:`StructuredMLP` with DC
+    layers, the paper's init and leaky-ReLU (slope 0.5) by default."""
+
+    def __init__(self, in_features: int, num_classes: int, **kwargs) -> None:
+        if kwargs.setdefault("layer", "dc") != "dc":
+            raise ValueError("DCNN always uses 'dc' layers; use StructuredMLP for other families")
+        super().__init__(in_features, num_classes, **kwargs)
+
+
+class MLP(StructuredMLP):
+    """Dense MLP baseline with the same interface as :class:`DCNN` (``nn.Linear``-like layers)."""
+
+    def __init__(self, in_features: int, num_classes: int, **kwargs) -> None:
+        if kwargs.setdefault("layer", "dense") != "dense":
+            raise ValueError("MLP always uses 'dense' layers; use StructuredMLP for other families")
+        kwargs.setdefault("activation", "relu")
+        super().__init__(in_features, num_classes, **kwargs)

@@ -1,0 +1,124 @@
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from compactnn.data import DataError, find_idx_dir, load_dataset, read_idx, write_idx
+from compactnn.data import datasets as ds
+
+
+def _write_fake_mnist(d, n_train=50, n_test=20, gz=True, seed=0):
+    rng = np.random.default_rng(seed)
+    ext = ".gz" if gz else ""
+    d.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(d / f"{split}-images-idx3-ubyte{ext}",
+                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(d / f"{split}-labels-idx1-ubyte{ext}",
+                  rng.integers(0, 10, n, dtype=np.uint8))
+    return d
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
+def test_idx_round_trip(tmp_path, gz, dtype):
+    arr = (np.arange(60).reshape(3, 4, 5) - 20).astype(dtype)
+    if dtype == np.uint8:
+        arr = np.arange(60, dtype=np.uint8).reshape(3, 4, 5)
+    p = tmp_path / ("a.idx.gz" if gz else "a.idx")
+    write_idx(p, arr)
+    assert (p.read_bytes()[:2] == b"\x1f\x8b") == gz
+    out = read_idx(p)
+    np.testing.assert_array_equal(out, arr)
+    assert out.dtype == arr.dtype
+
+
+def test_idx_header_layout_matches_the_mnist_spec(tmp_path):
+    p = tmp_path / "labels"
+    write_idx(p, np.array([1, 2, 3], dtype=np.uint8))
+    assert p.read_bytes() == bytes([0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3])
+
+
+def test_idx_errors(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        read_idx(tmp_path / "missing")
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x12\x34\x08\x01" + b"\x00" * 8)
+    with pytest.raises(DataError, match="magic"):
+        read_idx(bad)
+    short = tmp_path / "short"
+    short.write_bytes(b"\x00\x00")
+    with pytest.raises(DataError, match="too short"):
+        read_idx(short)
+    trunc = tmp_path / "trunc"
+    write_idx(trunc, np.zeros((10, 4, 4), dtype=np.uint8))
+    trunc.write_bytes(trunc.read_bytes()[:-5])
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        read_idx(trunc)
+    gz = tmp_path / "x.gz"
+    write_idx(gz, np.zeros((10, 4, 4), dtype=np.uint8))
+    gz.write_bytes(gz.read_bytes()[:-10])
+    with pytest.raises(DataError, match="gzip"):
+        read_idx(gz)
+    with pytest.raises(DataError, match="expected 3 dimensions"):
+        labels = tmp_path / "labels"
+        write_idx(labels, np.zeros(5, dtype=np.uint8))
+        read_idx(labels, expect_ndim=3)
+
+
+def test_load_dataset_from_generated_files(tmp_path):
+    d = _write_fake_mnist(tmp_path / "fashion-mnist")
+    assert find_idx_dir("fashion-mnist", tmp_path) == d
+    data = load_dataset("fashion-mnist", data_dir=tmp_path, val_fraction=0.2)
+    assert data.x_train.shape == (40, 784) and data.x_val.shape == (10, 784)
+    assert data.x_test.shape == (20, 784) and data.in_features == 784
+    assert data.x_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
+    assert abs(data.x_train.mean().item()) < 1e-5 and abs(data.x_train.std().item() - 1) < 1e-2
+    raw = load_dataset("mnist", data_dir=d, standardize=None)  # raw .idx files also accepted
+    assert 0.0 <= raw.x_train.min() and raw.x_train.max() <= 1.0
+    _write_fake_mnist(tmp_path / "raw", gz=False)
+    assert load_dataset("mnist", data_dir=tmp_path / "raw").x_train.shape == (50, 784)
+
+
+def test_load_dataset_detects_inconsistent_files(tmp_path):
+    d = _write_fake_mnist(tmp_path / "m")
+    write_idx(d / "train-labels-idx1-ubyte.gz", np.zeros(49, dtype=np.uint8))
+    with pytest.raises(DataError, match="50 images but 49 labels"):
+        load_dataset("mnist", data_dir=d)
+    write_idx(d / "train-labels-idx1-ubyte.gz", np.full(50, 10, dtype=np.uint8))
+    with pytest.raises(DataError, match="labels outside"):
+        load_dataset("mnist", data_dir=d)
+    (d / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03garbage"))
+    with pytest.raises(DataError):
+        load_dataset("mnist", data_dir=d)
+
+
+def test_missing_data_gives_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="IDX files not found"):
+        load_dataset("mnist", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_dataset("imagenet")
+    with pytest.raises(ValueError, match="val_fraction"):
+        load_dataset("digits", val_fraction=1.0)
+
+
+def test_auto_falls_back_to_digits_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(ds, "SYSTEM_DIRS", {"fashion-mnist": str(tmp_path / "none")})
+    monkeypatch.delenv("COMPACTNN_DATA", raising=False)
+    data = load_dataset("auto")
+    assert data.name == "digits" and data.notes and "fell back" in data.notes[0]
+    assert data.x_train.shape[1] == 64 and len(data.x_train) + len(data.x_test) == 1797
+
+
+def test_environment_variable_location(monkeypatch, tmp_path):
+    _write_fake_mnist(tmp_path / "mnist")
+    monkeypatch.setenv("COMPACTNN_DATA", str(tmp_path))
+    assert load_dataset("mnist").source == str(tmp_path / "mnist")
+
+
+def test_feature_standardization_and_limit(tmp_path):
+    _write_fake_mnist(tmp_path / "mnist", n_train=100)
+    data = load_dataset("mnist", data_dir=tmp_path, standardize="feature", limit_train=30)
+    assert len(data.x_train) == 30
+    torch.testing.assert_close(data.x_train.mean(0), torch.zeros(784), atol=1e-5, rtol=0)

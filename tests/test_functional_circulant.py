@@ -1,0 +1,127 @@
+import itertools
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from compactnn import functional as F
+
+SHAPES = [(8, 8), (7, 7), (9, 4), (4, 9), (1, 5), (6, 1), (16, 16)]
+BATCHES = [(), (3,), (2, 3)]
+
+
+def test_circulant_dense_matches_scipy():
+    for n in (1, 2, 5, 8, 13):
+        c = torch.randn(n, dtype=torch.float64)
+        np.testing.assert_allclose(F.circulant_dense(c).numpy(), scipy.linalg.circulant(c.numpy()))
+
+
+def _oracle(x, c, d_in, d_out, bias, out):
+    """Independent numpy reference built from scipy.linalg.circulant."""
+    n_in = x.shape[-1]
+    w = scipy.linalg.circulant(c.numpy())[:out, :n_in]
+    if d_in is not None:
+        w = w * d_in.numpy()[None, :]
+    if d_out is not None:
+        w = d_out.numpy()[:, None] * w
+    y = x.numpy() @ w.T
+    return y + (0 if bias is None else bias.numpy())
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_diag_circulant_diag_matches_dense_and_scipy(shape, batch, dtype):
+    n_in, out = shape
+    n = max(shape)
+    x = torch.randn(*batch, n_in, dtype=dtype)
+    c = torch.randn(n, dtype=dtype)
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == torch.float32 else {}
+    for use_din, use_dout, use_b in itertools.product([False, True], repeat=3):
+        d_in = torch.randn(n_in, dtype=dtype) if use_din else None
+        d_out = torch.randn(out, dtype=dtype) if use_dout else None
+        b = torch.randn(out, dtype=dtype) if use_b else None
+        y = F.diag_circulant_diag(x, c, d_in=d_in, d_out=d_out, bias=b, out_features=out)
+        assert y.shape == (*batch, out) and y.dtype == dtype
+        w = F.diag_circulant_diag_dense(c, n_in, out, d_in=d_in, d_out=d_out)
+        ref = x @ w.T + (0 if b is None else b)
+        torch.testing.assert_close(y, ref, **tol)
+        oracle = _oracle(x.double(), c.double(), None if d_in is None else d_in.double(),
+                         None if d_out is None else d_out.double(),
+                         None if b is None else b.double(), out)
+        np.testing.assert_allclose(y.double().numpy(), oracle, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (7, 7), (9, 4), (4, 9), (5, 1)])
+@pytest.mark.parametrize("batch", [(), (3,), (2, 2)])
+def test_gradcheck_all_arguments(shape, batch):
+    n_in, out = shape
+    n = max(shape)
+    opts = {"dtype": torch.float64, "requires_grad": True}
+    x = torch.randn(*batch, n_in, **opts)
+    c = torch.randn(n, **opts)
+    d_in, d_out, b = torch.randn(n_in, **opts), torch.randn(out, **opts), torch.randn(out, **opts)
+
+    def f(x, c, d_in, d_out, b):
+        return F.diag_circulant_diag(x, c, d_in=d_in, d_out=d_out, bias=b, out_features=out)
+
+    assert torch.autograd.gradcheck(f, (x, c, d_in, d_out, b))
+    assert torch.autograd.gradgradcheck(lambda x, c: F.diag_circulant_diag(x, c), (
+        torch.randn(*batch, n, **opts), torch.randn(n, **opts)))
+
+
+def test_fast_gradients_equal_dense_reference_gradients():
+    x = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(10, dtype=torch.float64, requires_grad=True)
+    d = torch.randn(10, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(5, 10, dtype=torch.float64)
+    (F.diag_circulant_diag(x, c, d_out=d) * g).sum().backward()
+    fast = [t.grad.clone() for t in (x, c, d)]
+    for t in (x, c, d):
+        t.grad = None
+    (x @ F.diag_circulant_diag_dense(c, 6, 10, d_out=d).T * g).sum().backward()
+    for a, b in zip(fast, (x.grad, c.grad, d.grad), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_only_needed_gradients_are_computed():
+    x = torch.randn(4, 8)
+    c = torch.randn(8, requires_grad=True)
+    d = torch.randn(8)  # fixed
+    F.diag_circulant_diag(x, c, d_out=d).sum().backward()
+    assert c.grad is not None and x.grad is None and d.grad is None
+
+
+def test_circulant_matmul_and_errors():
+    c, x = torch.randn(6, dtype=torch.float64), torch.randn(2, 6, dtype=torch.float64)
+    np.testing.assert_allclose(F.circulant_matmul(c, x).numpy(),
+                               x.numpy() @ scipy.linalg.circulant(c.numpy()).T)
+    with pytest.raises(ValueError, match="does not match"):
+        F.circulant_matmul(c, torch.randn(2, 5))
+    with pytest.raises(ValueError, match="at most n"):
+        F.diag_circulant_diag(torch.randn(3, 9), torch.randn(8))
+    with pytest.raises(ValueError, match="out_features"):
+        F.diag_circulant_diag(torch.randn(3, 8), torch.randn(8), out_features=9)
+    with pytest.raises(ValueError, match="floating-point"):
+        F.diag_circulant_diag(torch.ones(3, 8, dtype=torch.long), torch.randn(8))
+    with pytest.raises(ValueError, match="d_out must have shape"):
+        F.diag_circulant_diag(torch.randn(3, 8), torch.randn(8), d_out=torch.randn(7))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (5, 9), (9, 5)])
+def test_project_circulant_is_exact_on_circulants_and_orthogonal(shape):
+    out, n_in = shape
+    n = max(shape)
+    c = torch.randn(n, dtype=torch.float64)
+    w = F.diag_circulant_diag_dense(c, n_in, out)
+    # Exact recovery needs every diagonal to be represented: always true for n = max(shape).
+    torch.testing.assert_close(F.project_circulant(w, n), c)
+    # Nearest circulant: the residual is orthogonal to every circulant basis matrix.
+    a = torch.randn(out, n_in, dtype=torch.float64)
+    r = a - F.diag_circulant_diag_dense(F.project_circulant(a, n), n_in, out)
+    for k in range(n):
+        e = torch.zeros(n, dtype=torch.float64)
+        e[k] = 1
+        basis = F.diag_circulant_diag_dense(e, n_in, out)
+        assert abs((r * basis).sum().item()) < 1e-10

@@ -1,0 +1,178 @@
+"""Registry-driven checks: every registered family is tested by default."""
+
+import io
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+
+import compactnn
+from compactnn.layers import (
+    CirculantProjection,
+    DiagonalCirculant,
+    available_layers,
+    get_layer_class,
+    make_linear,
+    register_layer,
+)
+
+SHAPES = [(8, 8), (7, 7), (12, 5), (5, 12), (1, 3), (9, 1)]
+ALL = available_layers()
+
+
+def _bias(layer, dtype=torch.float64):
+    return 0 if layer.bias is None else layer.bias
+
+
+def test_registry_has_the_foundation_families():
+    assert {"dc", "circulant_projection", "circulant", "dense"} <= set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_forward_equals_dense_matrix(name, shape, bias):
+    n_in, out = shape
+    layer = make_linear(name, n_in, out, bias=bias, dtype=torch.float64)
+    for batch in [(), (4,), (2, 3)]:
+        x = torch.randn(*batch, n_in, dtype=torch.float64)
+        y = layer(x)
+        assert y.shape == (*batch, out)
+        torch.testing.assert_close(y, x @ layer.to_dense().T + _bias(layer))
+    assert layer.to_dense().shape == (out, n_in)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("shape", [(6, 6), (7, 3), (3, 7)])
+def test_gradcheck_inputs_and_parameters(name, shape):
+    layer = make_linear(name, *shape, dtype=torch.float64)
+    params = [p for p in layer.parameters() if p.requires_grad]
+    x = torch.randn(3, shape[0], dtype=torch.float64, requires_grad=True)
+
+    def f(x, *ps):
+        saved = [p.data for p in params]
+        for p, v in zip(params, ps, strict=True):
+            p.data = v
+        try:
+            return torch.func.functional_call(
+                layer, {n: v for (n, _), v in zip(
+                    [(n, p) for n, p in layer.named_parameters() if p.requires_grad], ps,
+                    strict=True)}, (x,))
+        finally:
+            for p, v in zip(params, saved, strict=True):
+                p.data = v
+
+    inputs = (x, *[p.detach().clone().requires_grad_() for p in params])
+    assert torch.autograd.gradcheck(f, inputs)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_num_params_is_the_true_count(name, shape, bias):
+    cls = get_layer_class(name)
+    layer = cls(*shape, bias=bias)
+    actual = sum(p.numel() for p in layer.parameters() if p.requires_grad)
+    assert cls.num_params(*shape, bias=bias) == actual
+    assert f"params={actual:,}" in repr(layer)
+    assert cls.param_formula
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_state_dict_round_trip(name):
+    a, b = make_linear(name, 10, 6), make_linear(name, 10, 6)
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    buf.seek(0)
+    b.load_state_dict(torch.load(buf, weights_only=True))
+    x = torch.randn(4, 10)
+    torch.testing.assert_close(a(x), b(x))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bad_inputs_raise_clear_errors(name):
+    layer = make_linear(name, 8, 4)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 8\)"):
+        layer(torch.randn(3, 7))
+    with pytest.raises(ValueError, match="floating-point"):
+        layer(torch.ones(3, 8, dtype=torch.long))
+    with pytest.raises(ValueError, match="Tensor"):
+        layer(np.ones((3, 8)))
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="positive int"):
+            make_linear(name, bad, 4)
+    with pytest.raises(ValueError, match="init"):
+        make_linear(name, 8, 4, init="bogus")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_from_dense_round_trip_on_own_structure(name):
+    cls = get_layer_class(name)
+    src = cls(9, 6, dtype=torch.float64)
+    lin = nn.Linear(9, 6, dtype=torch.float64)
+    with torch.no_grad():
+        lin.weight.copy_(src.to_dense())
+        lin.bias.copy_(src.bias)
+    kwargs = {"sign_seed": None} if cls is CirculantProjection else {}
+    if cls is CirculantProjection:
+        # the signs are part of the structure: reuse the source's by fixing the seed
+        src = cls(9, 6, dtype=torch.float64, sign_seed=3)
+        with torch.no_grad():
+            lin.weight.copy_(src.to_dense())
+        kwargs = {"sign_seed": 3}
+    fitted = cls.from_dense(lin, **kwargs)
+    torch.testing.assert_close(fitted.to_dense(), lin.weight, atol=1e-8, rtol=1e-6)
+    torch.testing.assert_close(fitted.bias, lin.bias)
+
+
+def test_dc_matches_scipy_oracle_and_paper_counts():
+    for n_in, out in [(8, 8), (12, 5), (5, 12)]:
+        layer = DiagonalCirculant(n_in, out, dtype=torch.float64)
+        c, d = layer.c.detach().numpy(), layer.d.detach().numpy()
+        w = np.diag(d) @ scipy.linalg.circulant(c)[:out, :n_in]
+        np.testing.assert_allclose(layer.to_dense().detach().numpy(), w)
+    assert DiagonalCirculant.num_params(3072, 3072) == 9216
+    assert DiagonalCirculant.num_params(3072, 10) == 3092
+
+
+def test_dc_paper_init_statistics():
+    layer = DiagonalCirculant(4096, 4096)
+    c, d, b = layer.c.detach(), layer.d.detach(), layer.bias.detach()
+    assert abs(c.var().item() * 4096 / 2 - 1) < 0.1 and abs(c.mean().item()) < 0.01
+    assert set(d.unique().tolist()) == {-1.0, 1.0}
+    assert b.abs().max() < 0.1
+
+
+def test_circulant_projection_signs_are_fixed_buffers():
+    layer = CirculantProjection(16, 8, sign_seed=7)
+    names = {n for n, _ in layer.named_parameters()}
+    assert names == {"r", "bias"} and "signs" in dict(layer.named_buffers())
+    assert set(layer.signs.unique().tolist()) <= {-1.0, 1.0}
+    torch.testing.assert_close(layer.signs, CirculantProjection(16, 8, sign_seed=7).signs)
+    w = scipy.linalg.circulant(layer.r.detach().numpy())[:8, :16] * layer.signs.numpy()
+    np.testing.assert_allclose(layer.to_dense().detach().numpy(), w, rtol=1e-6)
+
+
+def test_dc_from_dense_fits_better_than_circulant_projection():
+    torch.manual_seed(1)
+    target = DiagonalCirculant(16, 16, dtype=torch.float64).to_dense() + 0.01 * torch.randn(
+        16, 16, dtype=torch.float64)
+    fit = DiagonalCirculant.from_dense(target)
+    plain = compactnn.Circulant.from_dense(target)
+    err_dc = (fit.to_dense() - target).norm() / target.norm()
+    err_c = (plain.to_dense() - target).norm() / target.norm()
+    assert err_dc < 0.05 < err_c
+
+
+def test_registry_rejects_duplicates_and_unknown_names():
+    with pytest.raises(ValueError, match="already registered"):
+        register_layer("dc")(type("X", (nn.Module,), {}))
+    with pytest.raises(ValueError, match="unknown layer"):
+        make_linear("nope", 3, 3)
+
+
+def test_dtype_and_device_kwargs():
+    layer = make_linear("dc", 5, 3, dtype=torch.float64, device="cpu")
+    assert all(p.dtype == torch.float64 for p in layer.parameters())
