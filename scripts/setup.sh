@@ -9,8 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.compactnn-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install --quiet -e ".[test]"
+    .venv/bin/python -m pip install -qq -e ".[test]"
     touch "$stamp"
 fi
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then

@@ -22,8 +22,9 @@ SHAPES = [(8, 8), (7, 7), (12, 5), (5, 12), (1, 3), (9, 1)]
 ALL = available_layers()
 
 
-def _bias(layer, dtype=torch.float64):
-    return 0 if layer.bias is None else layer.bias
+def _bias(layer):
+    b = layer.dense_bias()
+    return 0 if b is None else b
 
 
 def test_registry_has_the_foundation_families():
@@ -107,24 +108,30 @@ def test_bad_inputs_raise_clear_errors(name):
         make_linear(name, 8, 4, init="bogus")
 
 
+#: structure-defining kwargs shared by the source layer and the fit (fixed signs, hash, rank)
+FIT_KWARGS = {"circulant_projection": {"sign_seed": 3}, "hashed": {"seed": 5, "buckets": 20},
+              "lowrank": {"rank": 3}}
+NO_PROJECTION = {"acdc", "afdf", "toeplitz_like", "ldr_sd", "ldr_td"}
+
+
 @pytest.mark.parametrize("name", ALL)
-def test_from_dense_round_trip_on_own_structure(name):
+@pytest.mark.parametrize("shape", [(9, 6), (6, 9), (7, 7)])
+def test_from_dense_round_trip_on_own_structure(name, shape):
     cls = get_layer_class(name)
-    src = cls(9, 6, dtype=torch.float64)
-    lin = nn.Linear(9, 6, dtype=torch.float64)
+    if name in NO_PROJECTION:
+        assert not hasattr(cls, "from_dense")
+        return
+    kw = FIT_KWARGS.get(name, {})
+    src = cls(*shape, dtype=torch.float64, **kw)
+    lin = nn.Linear(*shape, dtype=torch.float64)
     with torch.no_grad():
         lin.weight.copy_(src.to_dense())
         lin.bias.copy_(src.bias)
-    kwargs = {"sign_seed": None} if cls is CirculantProjection else {}
-    if cls is CirculantProjection:
-        # the signs are part of the structure: reuse the source's by fixing the seed
-        src = cls(9, 6, dtype=torch.float64, sign_seed=3)
-        with torch.no_grad():
-            lin.weight.copy_(src.to_dense())
-        kwargs = {"sign_seed": 3}
-    fitted = cls.from_dense(lin, **kwargs)
+    fitted = cls.from_dense(lin, **kw)
     torch.testing.assert_close(fitted.to_dense(), lin.weight, atol=1e-8, rtol=1e-6)
     torch.testing.assert_close(fitted.bias, lin.bias)
+    x = torch.randn(4, shape[0], dtype=torch.float64)
+    torch.testing.assert_close(fitted(x), lin(x))
 
 
 def test_dc_matches_scipy_oracle_and_paper_counts():

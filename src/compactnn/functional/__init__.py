@@ -6,12 +6,41 @@ from .circulant import (
     diag_circulant_diag,
     diag_circulant_diag_dense,
     project_circulant,
+    weighted_diagonal_means,
+)
+from .dct import dct, dct_matrix, idct
+from .hashing import fmix32, hash_indices, hashed_dense
+from .ldr import krylov, ldr_dense, ldr_matmul, shift_op, subdiagonal_op, tridiagonal_op
+from .toeplitz import (
+    fast_fft_size,
+    project_toeplitz,
+    toeplitz_dense,
+    toeplitz_embedding,
+    toeplitz_matmul,
 )
 
 __all__ = [
     "circulant_dense",
     "circulant_matmul",
+    "dct",
+    "dct_matrix",
     "diag_circulant_diag",
     "diag_circulant_diag_dense",
+    "fast_fft_size",
+    "fmix32",
+    "hash_indices",
+    "hashed_dense",
+    "idct",
+    "krylov",
+    "ldr_dense",
+    "ldr_matmul",
     "project_circulant",
+    "project_toeplitz",
+    "shift_op",
+    "subdiagonal_op",
+    "toeplitz_dense",
+    "toeplitz_embedding",
+    "toeplitz_matmul",
+    "tridiagonal_op",
+    "weighted_diagonal_means",
 ]

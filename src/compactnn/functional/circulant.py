@@ -34,6 +34,7 @@ __all__ = [
     "diag_circulant_diag",
     "diag_circulant_diag_dense",
     "project_circulant",
+    "weighted_diagonal_means",
 ]
 
 
@@ -180,12 +181,20 @@ def project_circulant(
         raise ValueError(f"circulant size {n} is smaller than the matrix shape {tuple(w.shape)}")
     i = torch.arange(out_f, device=w.device)[:, None]
     j = torch.arange(in_f, device=w.device)[None, :]
-    k = ((i - j) % n).reshape(-1)
-    s = torch.ones_like(w)
+    return weighted_diagonal_means(w, (i - j) % n, n, row_scale=row_scale, col_scale=col_scale)
+
+
+def weighted_diagonal_means(w: Tensor, key: Tensor, size: int, *, row_scale: Tensor | None = None,
+                            col_scale: Tensor | None = None, scale: Tensor | None = None) -> Tensor:
+    """``v[k] = Σ_{key_ij = k} s_ij W_ij / Σ_{key_ij = k} s_ij²`` with
+    ``s_ij = row_i · col_j · scale_ij``: the least-squares ``v`` in ``W ≈ s ⊙ v[key]``
+    (0 where a key has no entries)."""
+    s = torch.ones_like(w) if scale is None else scale.to(w.dtype).expand_as(w)
     if row_scale is not None:
         s = s * row_scale[:, None]
     if col_scale is not None:
         s = s * col_scale[None, :]
-    num = torch.zeros(n, dtype=w.dtype, device=w.device).index_add_(0, k, (s * w).reshape(-1))
-    den = torch.zeros(n, dtype=w.dtype, device=w.device).index_add_(0, k, (s * s).reshape(-1))
-    return torch.where(den > 0, num / den.clamp_min(torch.finfo(w.dtype).tiny), num.new_zeros(()))
+    k = key.expand_as(w).reshape(-1)
+    num = torch.zeros(size, dtype=w.dtype, device=w.device).index_add_(0, k, (s * w).reshape(-1))
+    den = torch.zeros(size, dtype=w.dtype, device=w.device).index_add_(0, k, (s * s).reshape(-1))
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(w.dtype).tiny), 0.0)

@@ -68,7 +68,13 @@ class StructuredLinear(nn.Module, metaclass=ABCMeta):
 
     @abstractmethod
     def to_dense(self) -> Tensor:
-        """The ``(out_features, in_features)`` matrix ``W`` with ``self(x) == x @ W.T + b``."""
+        """The ``(out_features, in_features)`` matrix ``W`` with
+        ``self(x) == x @ W.T + self.dense_bias()``."""
+
+    def dense_bias(self) -> Tensor | None:
+        """The effective output bias ``b`` of ``self(x) == x @ W.T + b`` (``None``: no bias).
+        Equal to ``self.bias`` except for layers with a bias inside the structure (ACDC)."""
+        return self.bias
 
     @staticmethod
     @abstractmethod
