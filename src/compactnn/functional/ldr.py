@@ -44,7 +44,7 @@ def subdiagonal_op(sub: Tensor) -> Operator:
 
 
 def tridiagonal_op(sub: Tensor, diag: Tensor, sup: Tensor) -> Operator:
-    """Tri-diagonal matrix: sub-diagonal ``sub`` (n-1), diagonal ``diag`` (n), super ``sup`` (n-1)."""
+    """Tri-diagonal matrix: sub-diagonal ``sub`` (n-1), diagonal ``diag`` (n), super ``sup``."""
 
     def apply(v: Tensor) -> Tensor:
         zero = torch.zeros_like(v[..., :1])

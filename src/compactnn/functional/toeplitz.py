@@ -71,7 +71,7 @@ def toeplitz_matmul(x: Tensor, t: Tensor, out_features: int, *, d_out: Tensor | 
 
 
 def project_toeplitz(w: Tensor, *, row_scale: Tensor | None = None) -> Tensor:
-    """Least-squares ``t`` in ``W ≈ diag(row_scale) · T(t)`` (plain diagonal means without scale)."""
+    """Least-squares ``t`` in ``W ≈ diag(row_scale) · T(t)`` (diagonal means without scale)."""
     out_f, in_f = w.shape
     i = torch.arange(out_f, device=w.device)[:, None]
     j = torch.arange(in_f, device=w.device)[None, :]
