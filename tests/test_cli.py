@@ -41,3 +41,27 @@ def test_bad_arguments_give_clean_errors(tmp_path, capsys):
     assert "lr must be" in capsys.readouterr().err
     assert main(["train", "--dataset", "digits", "--model", "dcnn", "--layer", "dense",
                  "--runs-dir", str(tmp_path)]) == 2
+
+
+def test_train_layer_kwargs_and_shl(tmp_path, capsys):
+    assert main(["train", "--model", "shl", "--layer", "lowrank", "--layer-kw", "rank=3",
+                 "--dataset", "digits", "--epochs", "1", "--runs-dir", str(tmp_path),
+                 "--no-progress"]) == 0
+    run = next(tmp_path.iterdir())
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["layer_kwargs"] == {"rank": 3} and cfg["model"]["depth"] == 1
+    assert main(["train", "--layer-kw", "rank", "--dataset", "digits",
+                 "--runs-dir", str(tmp_path)]) == 2
+    assert "key=value" in capsys.readouterr().err
+
+
+def test_families_quick(tmp_path, capsys):
+    assert main(["families", "--quick", "--dataset", "digits", "--families", "dc,lowrank,hashed",
+                 "--out-dir", str(tmp_path / "res"), "--runs-dir", str(tmp_path / "runs"),
+                 "--no-progress"]) == 0
+    res = json.loads((tmp_path / "res" / "families.json").read_text())
+    assert sorted(r["family"] for r in res["rows"]) == ["dc", "hashed", "lowrank"]
+    dc = next(r for r in res["rows"] if r["family"] == "dc")
+    assert dc["hidden_params"] == 64 + 2 * 64  # one 64x64 DC layer
+    assert "| family |" in (tmp_path / "res" / "families.md").read_text()
+    assert main(["families", "--families", "nope", "--dataset", "digits"]) == 2

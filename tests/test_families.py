@@ -232,3 +232,17 @@ def test_lowrank_from_dense_is_the_optimal_truncated_svd():
     err = (fit.to_dense() - w).norm()
     torch.testing.assert_close(err, s[5:].square().sum().sqrt())
     assert LowRank.num_params(30, 20, rank=5) == 5 * 50 + 20
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_closed_form_krylov_equals_repeated_application(n):
+    from compactnn.functional.ldr import _Operator
+
+    v = torch.randn(3, n, dtype=D, requires_grad=True)
+    sub = torch.randn(max(n - 1, 0), dtype=D)
+    if n > 2:
+        sub[1] = 0.0  # zeros in the operator must not break the cumulative products
+    sub.requires_grad_()
+    for op in (F.shift_op(1.0), F.shift_op(-1.0), F.shift_op(0.3), F.subdiagonal_op(sub)):
+        torch.testing.assert_close(F.krylov(op, v), _Operator.krylov(op, v))
+    assert torch.autograd.gradcheck(lambda s, v: F.krylov(F.subdiagonal_op(s), v), (sub, v))

@@ -71,3 +71,14 @@ def test_model_wrappers_refuse_other_families():
         MLP(8, 2, layer="dc")
     with pytest.raises(ValueError, match=r"\(\.\.\., 16\)"):
         DCNN(16, 2)(torch.randn(3, 15))
+
+
+def test_shl_is_one_structured_layer_relu_dense():
+    from compactnn.models import SHL
+
+    model = SHL(64, 10, layer="toeplitz_like", layer_kwargs={"rank": 2})
+    kinds = [type(m).__name__ for m in model.net]
+    assert kinds == ["ToeplitzLike", "ReLU", "Dense"]
+    assert model.num_params() == (2 * 2 * 64 + 64) + 64 * 10 + 10
+    with pytest.raises(ValueError, match="SHL fixes depth"):
+        SHL(64, 10, depth=2)

@@ -121,3 +121,33 @@ def test_custom_loss_hook(digits):
     fit(DCNN(64, 10, depth=1), digits, TrainConfig(epochs=1, batch_size=512), progress=False,
         log=None, loss_fn=loss_fn)
     assert sum(calls) == len(digits.x_train)
+
+
+def test_distillation_from_a_teacher_run(tmp_path, digits):
+    from compactnn.experiments import load_run_model
+    from compactnn.train import distillation_loss
+
+    teacher_res = train_run(model="dense-mlp", model_kwargs={"width": 64, "depth": 1},
+                            train=TrainConfig(epochs=3, lr=3e-3), data=digits,
+                            runs_dir=tmp_path / "t", progress=False, log=None)
+    teacher = load_run_model(teacher_res["run_dir"])
+    x = digits.x_test[:8]
+    torch.testing.assert_close(teacher.eval()(x), teacher_res["model"].eval()(x))
+    student = train_run(model="dcnn", model_kwargs={"depth": 1, "width": 256},
+                        train=TrainConfig(epochs=8, batch_size=32, lr=3e-3), data=digits, runs_dir=tmp_path / "s", progress=False,
+                        log=None, teacher=teacher_res["run_dir"], temperature=3.0, alpha=0.7)
+    assert student["config"]["distillation"]["temperature"] == 3.0
+    assert student["history"]["final"]["test_acc"] > 0.5
+    # alpha = 0 is plain cross-entropy; the soft term is a KL divergence (zero for a perfect copy)
+    logits = teacher(x)
+    y = logits.argmax(1)
+    plain = distillation_loss(teacher, 2.0, 0.0)(logits, y, x)
+    torch.testing.assert_close(plain, nn.functional.cross_entropy(logits, y))
+    torch.testing.assert_close(distillation_loss(teacher, 2.0, 1.0)(logits, y, x),
+                               torch.tensor(0.0), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="temperature"):
+        distillation_loss(teacher, 0.0)
+    with pytest.raises(ValueError, match="alpha"):
+        distillation_loss(teacher, 2.0, 1.5)
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        load_run_model(tmp_path)

@@ -49,6 +49,25 @@ def _train_config(args) -> TrainConfig:
                        grad_clip=args.grad_clip, seed=args.seed, device=args.device)
 
 
+def _parse_value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(v.lower(), v)
+
+
+def _layer_kwargs(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--layer-kw expects key=value, got {item!r}")
+        out[key] = _parse_value(value)
+    return out
+
+
 def _cmd_train(args) -> int:
     from .experiments import train_run
 
@@ -57,7 +76,7 @@ def _cmd_train(args) -> int:
                   batchnorm=args.batchnorm, dropout=args.dropout)
     if args.width is not None:
         kwargs["width"] = args.width
-    if args.model == "mlp":
+    if args.model in ("mlp", "shl"):
         kwargs["layer"] = args.layer
     elif args.layer not in (None, {"dcnn": "dc", "dense-mlp": "dense"}[args.model]):
         raise ValueError(f"--layer {args.layer} conflicts with --model {args.model}; "
@@ -66,10 +85,16 @@ def _cmd_train(args) -> int:
         kwargs["classifier"] = args.classifier
     if args.init is not None:
         kwargs["init"] = args.init
+    if args.layer_kw:
+        kwargs["layer_kwargs"] = _layer_kwargs(args.layer_kw)
+    if args.model == "shl":
+        for key in ("depth", "nonlinearity_every"):
+            kwargs.pop(key)
     res = train_run(model=args.model, model_kwargs=kwargs, train=_train_config(args),
                     dataset=args.dataset, data_dir=args.data_dir,
                     val_fraction=args.val_fraction, limit_train=args.limit_train,
-                    runs_dir=args.runs_dir, progress=not args.no_progress)
+                    runs_dir=args.runs_dir, progress=not args.no_progress,
+                    teacher=args.teacher, temperature=args.temperature, alpha=args.alpha)
     h = res["history"]
     print(f"parameters {res['num_params']:,}  final test accuracy {h['final']['test_acc']:.4f}  "
           f"time/epoch {h['time_per_epoch_s']:.1f}s")
@@ -86,6 +111,18 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_families(args) -> int:
+    from .experiments.families import run_families
+
+    fams = None if args.families is None else [f.strip() for f in args.families.split(",")]
+    for f in fams or []:
+        get_layer_class(f)  # clear error for an unknown name
+    run_families(families=fams, dataset=args.dataset, data_dir=args.data_dir, width=args.width,
+                 depth=args.depth, train=_train_config(args), quick=args.quick,
+                 out_dir=args.out_dir, runs_dir=args.runs_dir, progress=not args.no_progress)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compactnn",
                                 description="Compact deep networks from structured matrices.")
@@ -97,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = t.add_argument_group("model")
     m.add_argument("--model", choices=list(MODELS), default="dcnn")
     m.add_argument("--layer", choices=available_layers(), default=None,
-                   help="layer family of --model mlp (default dc)")
+                   help="layer family of --model mlp/shl (default dc)")
     m.add_argument("--width", type=int, default=None, help="hidden width (default: input size)")
     m.add_argument("--depth", type=int, default=2, help="number of hidden structured layers")
     m.add_argument("--activation", choices=ACTIVATIONS, default="leaky_relu")
@@ -108,7 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dropout", type=float, default=0.0)
     m.add_argument("--classifier", choices=available_layers(), default=None,
                    help="family of the classifier layer (default: same as hidden)")
-    m.add_argument("--init", choices=list(INIT_SCHEMES), default=None)
+    m.add_argument("--init", default=None,
+                   help=f"initialization scheme ({', '.join(INIT_SCHEMES)} for circulant "
+                        "families; each family lists its own)")
+    m.add_argument("--layer-kw", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra layer argument, e.g. rank=4, compression=0.015625, permute=true")
+    k = t.add_argument_group("distillation")
+    k.add_argument("--teacher", default=None, help="run directory of a trained teacher model")
+    k.add_argument("--temperature", type=float, default=4.0)
+    k.add_argument("--alpha", type=float, default=0.9, help="weight of the soft-target loss")
     t.add_argument("--val-fraction", type=float, default=0.0)
     t.add_argument("--limit-train", type=int, default=None,
                    help="use a random subset of this many training examples")
@@ -118,15 +163,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quick", action="store_true", help="tiny budget (CI smoke test)")
     _add_train_args(c)
     c.set_defaults(epochs=12)
+
+    f = sub.add_parser("families", help="every layer family on the same data and training")
+    f.add_argument("--families", default=None, help="comma-separated subset (default: all)")
+    f.add_argument("--width", type=int, default=784)
+    f.add_argument("--depth", type=int, default=1, help="structured hidden layers (1 = SHL)")
+    f.add_argument("--quick", action="store_true", help="1 epoch on 2,000 images (CI)")
+    f.add_argument("--out-dir", default="results/families")
+    _add_train_args(f)
+    f.set_defaults(epochs=5)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "train" and args.model == "mlp" and args.layer is None:
+    if args.command == "train" and args.model in ("mlp", "shl") and args.layer is None:
         args.layer = "dc"
     try:
-        return {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare}[args.command](args)
+        cmds = {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare,
+                "families": _cmd_families}
+        return cmds[args.command](args)
     except (ValueError, DataError, NonFiniteLossError, FileNotFoundError) as e:
         print(f"compactnn: error: {e}", file=sys.stderr)
         return 2

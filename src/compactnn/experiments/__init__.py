@@ -1,5 +1,5 @@
 """Experiments: single runs and the main comparison job."""
 
-from .runs import build_model, train_run
+from .runs import build_model, load_run_model, train_run
 
-__all__ = ["build_model", "train_run"]
+__all__ = ["build_model", "load_run_model", "train_run"]

@@ -1,7 +1,7 @@
 """Model builders."""
 
-from .mlp import DCNN, MLP, StructuredMLP, make_activation
+from .mlp import DCNN, MLP, SHL, StructuredMLP, make_activation
 
-MODELS = {"dcnn": DCNN, "mlp": StructuredMLP, "dense-mlp": MLP}
+MODELS = {"dcnn": DCNN, "mlp": StructuredMLP, "dense-mlp": MLP, "shl": SHL}
 
-__all__ = ["DCNN", "MLP", "MODELS", "StructuredMLP", "make_activation"]
+__all__ = ["DCNN", "MLP", "MODELS", "SHL", "StructuredMLP", "make_activation"]

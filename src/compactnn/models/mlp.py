@@ -145,3 +145,16 @@ class MLP(StructuredMLP):
             raise ValueError("MLP always uses 'dense' layers; use StructuredMLP for other families")
         kwargs.setdefault("activation", "relu")
         super().__init__(in_features, num_classes, **kwargs)
+
+
+class SHL(StructuredMLP):
+    """Single hidden structured layer, the protocol of the LDR comparisons (Thomas et al. 2018;
+    Table 1 of Araujo et al. 2020): ``structured(in → width) → ReLU → Dense(width → classes)``."""
+
+    def __init__(self, in_features: int, num_classes: int, *, layer: str = "dc", **kwargs) -> None:
+        for key, fixed in (("depth", 1), ("classifier", "dense")):
+            if kwargs.pop(key, fixed) != fixed:
+                raise ValueError(f"SHL fixes {key}={fixed!r}; use StructuredMLP to change it")
+        kwargs.setdefault("activation", "relu")
+        super().__init__(in_features, num_classes, layer=layer, depth=1, classifier="dense",
+                         **kwargs)
