@@ -183,3 +183,24 @@ def test_registry_rejects_duplicates_and_unknown_names():
 def test_dtype_and_device_kwargs():
     layer = make_linear("dc", 5, 3, dtype=torch.float64, device="cpu")
     assert all(p.dtype == torch.float64 for p in layer.parameters())
+
+
+@pytest.mark.parametrize("name", ["dc", "circulant_projection", "circulant", "toeplitz", "dtnn"])
+def test_inference_spectrum_cache_is_used_and_invalidated(name):
+    layer = make_linear(name, 12, 7, dtype=torch.float64)
+    x = torch.randn(3, 12, dtype=torch.float64)
+    with torch.no_grad():
+        y1 = layer(x)
+    cache = layer.__dict__["_spectrum_cache"]
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), y1)
+    assert layer.__dict__["_spectrum_cache"] is cache  # reused
+    src = next(p for n, p in layer.named_parameters() if n in ("c", "r", "t"))
+    with torch.no_grad():
+        src.mul_(2.0)  # an optimizer step changes the version: the cache must not be stale
+        torch.testing.assert_close(layer(x), x @ layer.to_dense().T + _bias(layer))
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), x @ layer.to_dense().T + _bias(layer))
+    y = layer(x)  # training mode with grad: no cache, gradients flow
+    y.sum().backward()
+    assert src.grad is not None

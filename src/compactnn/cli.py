@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("families", help="every layer family on the same data and training")
     f.add_argument("--families", default=None, help="comma-separated subset (default: all)")
-    f.add_argument("--width", type=int, default=784)
+    f.add_argument("--width", type=int, default=None, help="hidden width (default: input size)")
     f.add_argument("--depth", type=int, default=1, help="structured hidden layers (1 = SHL)")
     f.add_argument("--quick", action="store_true", help="1 epoch on 2,000 images (CI)")
     f.add_argument("--out-dir", default="results/families")

@@ -27,7 +27,7 @@ def run_families(
     families: list[str] | None = None,
     dataset: str = "auto",
     data_dir: str | None = None,
-    width: int = 784,
+    width: int | None = None,
     depth: int = 1,
     train: TrainConfig | None = None,
     quick: bool = False,
@@ -37,6 +37,7 @@ def run_families(
     log=print,
 ) -> list[dict]:
     """Train ``StructuredMLP(layer=family, width, depth, activation="relu", classifier="dense")``
+    (``width`` defaults to the input size)
     — with the default ``depth=1`` the SHL protocol of the LDR comparisons — for every family and write ``<out_dir>/families.{md,json}`` (parameters of the hidden
     layers and of the whole model, test accuracy, time per epoch)."""
     train = train or TrainConfig(epochs=5, batch_size=128, lr=1e-3, schedule="cosine")
@@ -47,6 +48,7 @@ def run_families(
     data = load_dataset(dataset, data_dir=data_dir, seed=train.seed, limit_train=limit)
     for note in data.notes:
         log(f"note: {note}")
+    width = data.in_features if width is None else width
     rows = []
     for fam in families:
         kw = FAMILY_KWARGS.get(fam, {})

@@ -47,57 +47,86 @@ def circulant_dense(c: Tensor) -> Tensor:
     return c[(idx[:, None] - idx[None, :]) % n]
 
 
-def _reduce_to(t: Tensor, shape: torch.Size) -> Tensor:
-    """Sum a gradient over the leading (broadcast) dimensions down to ``shape``."""
-    return t.reshape(-1, *shape).sum(0) if t.dim() > len(shape) else t
+def _flat_batch(t: Tensor) -> Tensor:
+    return t.reshape(-1, t.shape[-1])
 
 
 class _DiagCirculantDiag(torch.autograd.Function):
+    """Fused ``d_out ⊙ (circ(c) · pad(d_in ⊙ x))[:out] + bias``.
+
+    Saved for backward: ``x`` (the caller's tensor, normally alive anyway), the parameters, the
+    circulant's spectrum (parameter-sized) and — only when ``d_out`` is trained — the
+    pre-diagonal activation ``u`` (``out`` reals per sample). No batch-sized complex spectrum
+    is kept: backward recomputes ``rfft(x)`` when ``c`` needs a gradient.
+    FFTs per call: 2 forward, ≤ 3 backward.
+    """
+
     @staticmethod
-    def forward(ctx, x, c, d_in, d_out, bias, out_features):
+    def forward(ctx, x, c, d_in, d_out, bias, out_features, c_spectrum):
         n = c.shape[-1]
         xs = x if d_in is None else x * d_in
-        cf = torch.fft.rfft(c)
-        u = torch.fft.irfft(torch.fft.rfft(xs, n=n) * cf, n=n)[..., :out_features]
-        y = u if d_out is None else u * d_out
-        if bias is not None:
-            y = y + bias
-        ctx.out_features = out_features
-        ctx.in_features = x.shape[-1]
-        ctx.save_for_backward(x, c, d_in, d_out)
+        cf = torch.fft.rfft(c) if c_spectrum is None else c_spectrum
+        xf = torch.fft.rfft(xs, n=n)
+        xf.mul_(cf)
+        u = torch.fft.irfft(xf, n=n)
+        del xf
+        if out_features < n:
+            u = u[..., :out_features]
+        if d_out is not None and bias is not None:
+            y = torch.addcmul(bias, u, d_out)
+        elif d_out is not None:
+            y = u * d_out
+        elif bias is not None:
+            y = u + bias
+        else:
+            y = u.contiguous()
+        save_u = d_out is not None and ctx.needs_input_grad[3]
+        ctx.out_features, ctx.in_features = out_features, x.shape[-1]
+        ctx.save_for_backward(x, c, cf, d_in, d_out, u.contiguous() if save_u else None)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, c, d_in, d_out = ctx.saved_tensors
+        x, c, cf, d_in, d_out, u = ctx.saved_tensors
         n, n_in = c.shape[-1], ctx.in_features
         need_x, need_c, need_din, need_dout, need_b = ctx.needs_input_grad[:5]
         grad_x = grad_c = grad_din = grad_dout = grad_b = None
+        if torch.is_grad_enabled():
+            # double backward (create_graph=True): rebuild what forward computed without a
+            # graph, so that second derivatives see its dependence on c and x.
+            cf = torch.fft.rfft(c)
+            if u is not None:
+                xs = x if d_in is None else x * d_in
+                u = torch.fft.irfft(torch.fft.rfft(xs, n=n) * cf, n=n)[..., : ctx.out_features]
 
         if need_b:
-            grad_b = _reduce_to(g, g.shape[-1:])
-        cf = torch.fft.rfft(c)
-        if need_dout or need_c:
-            xs = x if d_in is None else x * d_in
-            xf = torch.fft.rfft(xs, n=n)
+            grad_b = _flat_batch(g).sum(0)
         if need_dout:
-            u = torch.fft.irfft(xf * cf, n=n)[..., : ctx.out_features]
-            grad_dout = _reduce_to(g * u, d_out.shape)
+            grad_dout = torch.linalg.vecdot(_flat_batch(g), _flat_batch(u), dim=0)
         if need_x or need_c or need_din:
             gu = g if d_out is None else g * d_out
             gf = torch.fft.rfft(gu, n=n)  # zero-pads the truncated rows
+            del gu
             if need_c:
-                # dL/dc_k = sum_i g_i xs_{i-k}: a circular cross-correlation, summed over the batch.
-                prod = gf * xf.conj()
-                prod = prod.reshape(-1, prod.shape[-1]).sum(0)
-                grad_c = torch.fft.irfft(prod, n=n)
+                # dL/dc_k = Σ_b Σ_i g_i xs_{i-k}: circular cross-correlations summed over the
+                # batch, reduced in the frequency domain without a batch-sized product.
+                xs = x if d_in is None else x * d_in
+                xf = torch.fft.rfft(xs, n=n)
+                del xs
+                grad_c = torch.fft.irfft(
+                    torch.linalg.vecdot(_flat_batch(xf), _flat_batch(gf), dim=0), n=n)
+                del xf
             if need_x or need_din:
-                gxs = torch.fft.irfft(gf * cf.conj(), n=n)[..., :n_in]  # circ(c)^T g
+                # in place unless a double-backward graph still needs gf
+                gf = gf * cf.conj() if torch.is_grad_enabled() else gf.mul_(cf.conj())
+                gxs = torch.fft.irfft(gf, n=n)  # circ(c)^T g
+                if n_in < n:
+                    gxs = gxs[..., :n_in]
                 if need_din:
-                    grad_din = _reduce_to(gxs * x, d_in.shape)
+                    grad_din = torch.linalg.vecdot(_flat_batch(gxs), _flat_batch(x), dim=0)
                 if need_x:
                     grad_x = gxs if d_in is None else gxs * d_in
-        return grad_x, grad_c, grad_din, grad_dout, grad_b, None
+        return grad_x, grad_c, grad_din, grad_dout, grad_b, None, None
 
 
 def _check_op_args(x: Tensor, c: Tensor, out_features: int, d_in, d_out, bias) -> None:
@@ -127,17 +156,23 @@ def diag_circulant_diag(
     d_out: Tensor | None = None,
     bias: Tensor | None = None,
     out_features: int | None = None,
+    c_spectrum: Tensor | None = None,
 ) -> Tensor:
     """``d_out ⊙ (circ(c) · pad_n(d_in ⊙ x))[:out_features] + bias``, ``x`` of shape ``(..., in)``.
 
     ``n = len(c)`` must be at least ``in`` and ``out_features`` (default ``n``). Any of
     ``d_in`` (shape ``(in,)``), ``d_out`` (``(out,)``) and ``bias`` (``(out,)``) may be ``None``.
     Differentiable in every tensor argument through an FFT-based backward.
+    ``c_spectrum`` (optional) is ``torch.fft.rfft(c)`` computed by the caller — layers pass a
+    cached one at inference so that ``c``'s FFT is not redone per call.
     """
     n = c.shape[-1] if c.dim() else 0
     out_features = n if out_features is None else int(out_features)
     _check_op_args(x, c, out_features, d_in, d_out, bias)
-    return _DiagCirculantDiag.apply(x, c, d_in, d_out, bias, out_features)
+    if c_spectrum is not None and c_spectrum.shape != (n // 2 + 1,):
+        raise ValueError(f"c_spectrum must have shape ({n // 2 + 1},), got "
+                         f"{tuple(c_spectrum.shape)}")
+    return _DiagCirculantDiag.apply(x, c, d_in, d_out, bias, out_features, c_spectrum)
 
 
 def circulant_matmul(c: Tensor, x: Tensor) -> Tensor:

@@ -62,12 +62,14 @@ def toeplitz_embedding(t: Tensor, in_features: int, out_features: int,
 
 
 def toeplitz_matmul(x: Tensor, t: Tensor, out_features: int, *, d_out: Tensor | None = None,
-                    bias: Tensor | None = None) -> Tensor:
-    """``d_out ⊙ (T x) + bias`` for ``x`` of shape ``(..., in)`` and ``T`` built from ``t``."""
+                    bias: Tensor | None = None, c_spectrum: Tensor | None = None) -> Tensor:
+    """``d_out ⊙ (T x) + bias`` for ``x`` of shape ``(..., in)`` and ``T`` built from ``t``.
+    ``c_spectrum``: optional precomputed ``rfft`` of :func:`toeplitz_embedding`."""
     if x.dim() == 0:
         raise ValueError("toeplitz_matmul needs an input with a feature dimension")
     c = toeplitz_embedding(t, x.shape[-1], out_features)
-    return diag_circulant_diag(x, c, d_out=d_out, bias=bias, out_features=out_features)
+    return diag_circulant_diag(x, c, d_out=d_out, bias=bias, out_features=out_features,
+                               c_spectrum=c_spectrum)
 
 
 def project_toeplitz(w: Tensor, *, row_scale: Tensor | None = None) -> Tensor:

@@ -162,12 +162,15 @@ class AFDF(_SELLBase):
                 if self.n % 2 == 0:
                     self.f_real[-1] *= math.sqrt(2.0)
 
+    def spectrum(self) -> Tensor:
+        """The Hermitian half-spectrum ``f`` (``n // 2 + 1`` complex bins)."""
+        imag = torch.cat([self.f_imag.new_zeros(1), self.f_imag,
+                          self.f_imag.new_zeros(1 - self.n % 2)])
+        return torch.complex(self.f_real, imag)
+
     def circulant_vector(self) -> Tensor:
         """``c`` with ``F^{-1} diag(f) F = circ(c)``."""
-        n = self.n
-        imag = torch.cat([self.f_imag.new_zeros(1), self.f_imag,
-                          self.f_imag.new_zeros(1 - n % 2)])
-        return torch.fft.irfft(torch.complex(self.f_real, imag), n=n)
+        return torch.fft.irfft(self.spectrum(), n=self.n)
 
     def _eff_bias(self, c: Tensor) -> Tensor | None:
         if self.bias is None:
@@ -176,9 +179,11 @@ class AFDF(_SELLBase):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        c = self.circulant_vector()
+        spec = self.spectrum()
+        c = torch.fft.irfft(spec, n=self.n)
+        # the layer's parameters *are* the spectrum: no FFT of c is needed in the op
         return F.diag_circulant_diag(self._input(x), c, d_in=self.a, bias=self._eff_bias(c),
-                                     out_features=self.out_features)
+                                     out_features=self.out_features, c_spectrum=spec.detach())
 
     def to_dense(self) -> Tensor:
         w = F.diag_circulant_diag_dense(self.circulant_vector(), self.in_features,

@@ -57,7 +57,8 @@ class DiagonalCirculant(StructuredLinear):
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
         return F.diag_circulant_diag(x, self.c, d_out=self.d, bias=self.bias,
-                                     out_features=self.out_features)
+                                     out_features=self.out_features,
+                                     c_spectrum=self.inference_spectrum(self.c))
 
     def to_dense(self) -> Tensor:
         return F.diag_circulant_diag_dense(self.c, self.in_features, self.out_features,
@@ -141,7 +142,8 @@ class CirculantProjection(StructuredLinear):
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
         return F.diag_circulant_diag(x, self.r, d_in=self.signs, bias=self.bias,
-                                     out_features=self.out_features)
+                                     out_features=self.out_features,
+                                     c_spectrum=self.inference_spectrum(self.r))
 
     def to_dense(self) -> Tensor:
         return F.diag_circulant_diag_dense(self.r, self.in_features, self.out_features,
@@ -194,7 +196,8 @@ class Circulant(StructuredLinear):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        return F.diag_circulant_diag(x, self.c, bias=self.bias, out_features=self.out_features)
+        return F.diag_circulant_diag(x, self.c, bias=self.bias, out_features=self.out_features,
+                                     c_spectrum=self.inference_spectrum(self.c))
 
     def to_dense(self) -> Tensor:
         return F.diag_circulant_diag_dense(self.c, self.in_features, self.out_features)

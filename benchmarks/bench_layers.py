@@ -1,0 +1,250 @@
+"""Speed and memory of the structured layers, side by side in one process.
+
+For each family, ``nn.Linear`` and a *naive* DC layer (rfft → multiply → irfft → diagonal with
+plain autograd, the approach of the DC paper authors' code), at each size n and batch size:
+forward, backward and forward+backward wall time (median of repeats) and the bytes autograd
+keeps for backward (``saved_tensors_hooks``; on CUDA also the peak allocation). Ratios are
+against ``nn.Linear`` and against the naive DC layer measured in the same run. Peers
+(torch-structured's circulant) are measured when they import.
+
+    python benchmarks/bench_layers.py                 # full grid (≈10–15 min on 2 cores)
+    python benchmarks/bench_layers.py --quick         # a few seconds
+    python benchmarks/bench_layers.py --sizes 1024 4096 4099 --batches 256
+
+Writes ``<out>/layers.{csv,json,md}`` and ``<out>/layers_time_vs_n.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import compactnn
+from compactnn.layers import make_linear
+
+FAMILIES = ["dc", "circulant_projection", "circulant", "toeplitz", "dtnn", "acdc", "afdf"]
+DENSE_MAX_N = 8192  # nn.Linear(n, n) beyond this needs > 1 GiB of weights per layer
+
+
+class NaiveDC(nn.Module):
+    """Reference DC layer with plain autograd through torch.fft (what a user writes first)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.c = nn.Parameter(torch.randn(n) * math.sqrt(2 / n))
+        self.d = nn.Parameter(torch.randint(0, 2, (n,)).float() * 2 - 1)
+        self.bias = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x):
+        n = self.c.shape[0]
+        return torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(self.c), n=n) * self.d \
+            + self.bias
+
+
+def _peer_circulant(n: int):
+    """torch-structured's rFFT circulant (square, power-of-two), when installed."""
+    try:
+        import torch_structured as ts  # noqa: F401
+    except Exception:  # not installed, or fails without triton
+        return None
+    for name in ("CirculantLinear", "Circulant"):
+        cls = getattr(ts, name, None)
+        if cls is not None:
+            try:
+                return cls(n, n)
+            except Exception:
+                return None
+    return None
+
+
+def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the tensors autograd saves for backward during one forward (deduplicated)."""
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        key = t.untyped_storage().data_ptr()
+        seen[key] = max(seen.get(key, 0), t.untyped_storage().nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(x)
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    return sum(v for k, v in seen.items() if k not in params and k != x.untyped_storage().data_ptr())
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_module(module, x, repeats: int, device) -> dict:
+    """Median forward, backward and forward+backward seconds."""
+    g = torch.randn_like(module(x))
+    fwd, bwd, both = [], [], []
+    for i in range(repeats + 2):
+        _sync(device)
+        t0 = time.perf_counter()
+        y = module(x)
+        _sync(device)
+        t1 = time.perf_counter()
+        y.backward(g)
+        _sync(device)
+        t2 = time.perf_counter()
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+        if i >= 2:  # warm-up
+            fwd.append(t1 - t0)
+            bwd.append(t2 - t1)
+            both.append(t2 - t0)
+    return {"fwd_s": statistics.median(fwd), "bwd_s": statistics.median(bwd),
+            "fwdbwd_s": statistics.median(both)}
+
+
+def measure_bandwidth(device, mib: int = 256) -> float:
+    """Copy bandwidth in bytes/s (read + write counted), median of 5."""
+    a = torch.empty(mib * 2**20 // 4, device=device)
+    b = torch.empty_like(a)
+    times = []
+    for _ in range(6):
+        _sync(device)
+        t0 = time.perf_counter()
+        b.copy_(a)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return 2 * a.numel() * 4 / statistics.median(times[1:])
+
+
+def run(sizes, batches, families, repeats, device, out: Path, max_seconds: float) -> list[dict]:
+    rows = []
+    bandwidth = measure_bandwidth(device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"copy bandwidth {bandwidth / 1e9:.1f} GB/s")
+    t_start = time.perf_counter()
+    for n in sizes:
+        for b in batches:
+            x = torch.randn(b, n, device=device, requires_grad=True)
+            cands = {f: make_linear(f, n, n) for f in families}
+            cands["naive_dc"] = NaiveDC(n)
+            if n <= DENSE_MAX_N:
+                cands["nn.Linear"] = nn.Linear(n, n)
+            peer = _peer_circulant(n)
+            if peer is not None:
+                cands["peer:torch_structured_circulant"] = peer
+            res = {}
+            for name, mod in cands.items():
+                mod.to(device)
+                reps = repeats if n * b <= 2**21 else max(3, repeats // 3)
+                if name == "nn.Linear" and n >= 4096:
+                    reps = max(3, reps // 3)
+                r = time_module(mod, x, reps, device)
+                r["saved_bytes"] = saved_bytes(mod, x)
+                res[name] = r
+            for name, r in res.items():
+                row = {"layer": name, "n": n, "batch": b, **r}
+                for ref in ("nn.Linear", "naive_dc"):
+                    if ref in res:
+                        key = ref.replace(".", "_").lower()
+                        row[f"speedup_vs_{key}"] = res[ref]["fwdbwd_s"] / r["fwdbwd_s"]
+                        if res[ref]["saved_bytes"]:
+                            row[f"mem_vs_{key}"] = r["saved_bytes"] / res[ref]["saved_bytes"]
+                if name == "dc":
+                    # must read x and write y forward; read g, x and write dx backward
+                    row["traffic_floor_fwd_s"] = 2 * b * n * 4 / bandwidth
+                    row["traffic_floor_fwdbwd_s"] = 5 * b * n * 4 / bandwidth
+                rows.append(row)
+            dc = res.get("dc")
+            if dc is not None:
+                lin = res.get("nn.Linear", {}).get("fwdbwd_s")
+                print(f"n={n:6d} b={b:4d}  dc {dc['fwdbwd_s'] * 1e3:8.2f} ms  "
+                      f"naive {res['naive_dc']['fwdbwd_s'] * 1e3:8.2f} ms  "
+                      + (f"linear {lin * 1e3:9.2f} ms" if lin else "linear  (skipped)"),
+                      flush=True)
+            if time.perf_counter() - t_start > max_seconds:
+                print(f"stopping early: time budget of {max_seconds:.0f}s reached")
+                return rows
+    return rows
+
+
+def write_outputs(rows, out: Path, meta: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("layer", "n", "batch"), k))
+    with open(out / "layers.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    (out / "layers.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    lines = [f"Device: {meta['device']}, torch {meta['torch']}, {meta['threads']} threads. "
+             "Times are medians (ms); ratios > 1 mean faster than the reference; "
+             "mem = bytes saved for backward relative to the reference.", "",
+             "| layer | n | batch | fwd ms | bwd ms | fwd+bwd ms | × vs nn.Linear | "
+             "× vs naive DC | mem vs naive DC | saved MiB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        def fmt(k, scale=1.0, d=2):
+            return f"{r[k] * scale:.{d}f}" if k in r else "—"
+        lines.append(f"| {r['layer']} | {r['n']} | {r['batch']} | {fmt('fwd_s', 1e3)} | "
+                     f"{fmt('bwd_s', 1e3)} | {fmt('fwdbwd_s', 1e3)} | "
+                     f"{fmt('speedup_vs_nn_linear')} | {fmt('speedup_vs_naive_dc')} | "
+                     f"{fmt('mem_vs_naive_dc')} | {r['saved_bytes'] / 2**20:.2f} |")
+    (out / "layers.md").write_text("\n".join(lines) + "\n")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        b = max(r["batch"] for r in rows)
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for layer in sorted({r["layer"] for r in rows}):
+            pts = sorted((r["n"], r["fwdbwd_s"]) for r in rows
+                         if r["layer"] == layer and r["batch"] == b)
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", label=layer)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("n (square layer n × n)")
+        ax.set_ylabel("forward+backward time (s), median")
+        ax.set_title(f"batch {b}, {meta['device']}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "layers_time_vs_n.png", dpi=120)
+    except ImportError:
+        pass
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+",
+                   default=[256, 1024, 4096, 4099, 16384, 65536])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32, 256])
+    p.add_argument("--families", nargs="+", default=FAMILIES)
+    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--out", default="results/benchmarks")
+    p.add_argument("--max-seconds", type=float, default=1800)
+    p.add_argument("--quick", action="store_true", help="tiny grid (smoke test)")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.sizes, a.batches, a.repeats = [256, 257], [8], 3
+    device = torch.device(a.device)
+    rows = run(a.sizes, a.batches, a.families, a.repeats, device, Path(a.out), a.max_seconds)
+    meta = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "compactnn": compactnn.__version__, "python": platform.python_version(),
+            "machine": platform.machine()}
+    write_outputs(rows, Path(a.out), meta)
+    print(f"wrote {a.out}/layers.{{md,csv,json}} and layers_time_vs_n.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Smoke tests of the benchmark scripts (their --quick mode): they run and write their tables.
+No timing is asserted here — performance numbers live in results/benchmarks/."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_layers_quick(tmp_path):
+    bench = _load("bench_layers")
+    bench.main(["--quick", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "layers.json").read_text())["rows"]
+    layers = {r["layer"] for r in rows}
+    assert {"dc", "naive_dc", "nn.Linear", "toeplitz", "acdc"} <= layers
+    dc = next(r for r in rows if r["layer"] == "dc")
+    assert dc["fwdbwd_s"] > 0 and "speedup_vs_nn_linear" in dc and "mem_vs_naive_dc" in dc
+    assert (tmp_path / "layers.md").read_text().count("| dc |") == 2
+    assert (tmp_path / "layers.csv").is_file() and (tmp_path / "layers_time_vs_n.png").is_file()
+
+
+def test_naive_dc_reference_agrees_with_the_library_layer():
+    bench = _load("bench_layers")
+    naive = bench.NaiveDC(12).double()
+    from compactnn import DiagonalCirculant
+
+    layer = DiagonalCirculant(12, 12, dtype=torch.float64)
+    with torch.no_grad():
+        layer.c.copy_(naive.c)
+        layer.d.copy_(naive.d)
+        layer.bias.copy_(naive.bias)
+    x = torch.randn(3, 12, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), naive(x))
+
+
+def test_saved_bytes_counts_activations_not_parameters():
+    bench = _load("bench_layers")
+    lin = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU())
+    x = torch.randn(8, 64, requires_grad=True)
+    # ReLU saves its output (8x64 floats); Linear saves x (excluded: the caller's tensor)
+    assert bench.saved_bytes(lin, x) == 8 * 64 * 4
