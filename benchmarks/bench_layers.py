@@ -78,7 +78,8 @@ def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         module(x)
     params = {p.untyped_storage().data_ptr() for p in module.parameters()}
-    return sum(v for k, v in seen.items() if k not in params and k != x.untyped_storage().data_ptr())
+    skip = params | {x.untyped_storage().data_ptr()}
+    return sum(v for k, v in seen.items() if k not in skip)
 
 
 def _sync(device):
@@ -188,13 +189,14 @@ def write_outputs(rows, out: Path, meta: dict) -> None:
              "| layer | n | batch | fwd ms | bwd ms | fwd+bwd ms | × vs nn.Linear | "
              "× vs naive DC | mem vs naive DC | saved MiB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    def fmt(r, k, scale=1.0, d=2):
+        return f"{r[k] * scale:.{d}f}" if k in r else "—"
+
     for r in rows:
-        def fmt(k, scale=1.0, d=2):
-            return f"{r[k] * scale:.{d}f}" if k in r else "—"
-        lines.append(f"| {r['layer']} | {r['n']} | {r['batch']} | {fmt('fwd_s', 1e3)} | "
-                     f"{fmt('bwd_s', 1e3)} | {fmt('fwdbwd_s', 1e3)} | "
-                     f"{fmt('speedup_vs_nn_linear')} | {fmt('speedup_vs_naive_dc')} | "
-                     f"{fmt('mem_vs_naive_dc')} | {r['saved_bytes'] / 2**20:.2f} |")
+        lines.append(f"| {r['layer']} | {r['n']} | {r['batch']} | {fmt(r, 'fwd_s', 1e3)} | "
+                     f"{fmt(r, 'bwd_s', 1e3)} | {fmt(r, 'fwdbwd_s', 1e3)} | "
+                     f"{fmt(r, 'speedup_vs_nn_linear')} | {fmt(r, 'speedup_vs_naive_dc')} | "
+                     f"{fmt(r, 'mem_vs_naive_dc')} | {r['saved_bytes'] / 2**20:.2f} |")
     (out / "layers.md").write_text("\n".join(lines) + "\n")
     try:
         import matplotlib

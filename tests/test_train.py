@@ -134,7 +134,8 @@ def test_distillation_from_a_teacher_run(tmp_path, digits):
     x = digits.x_test[:8]
     torch.testing.assert_close(teacher.eval()(x), teacher_res["model"].eval()(x))
     student = train_run(model="dcnn", model_kwargs={"depth": 1, "width": 256},
-                        train=TrainConfig(epochs=8, batch_size=32, lr=3e-3), data=digits, runs_dir=tmp_path / "s", progress=False,
+                        train=TrainConfig(epochs=8, batch_size=32, lr=3e-3), data=digits,
+                        runs_dir=tmp_path / "s", progress=False,
                         log=None, teacher=teacher_res["run_dir"], temperature=3.0, alpha=0.7)
     assert student["config"]["distillation"]["temperature"] == 3.0
     assert student["history"]["final"]["test_acc"] > 0.5

@@ -38,7 +38,8 @@ def run_families(
 ) -> list[dict]:
     """Train ``StructuredMLP(layer=family, width, depth, activation="relu", classifier="dense")``
     (``width`` defaults to the input size)
-    — with the default ``depth=1`` the SHL protocol of the LDR comparisons — for every family and write ``<out_dir>/families.{md,json}`` (parameters of the hidden
+    — with the default ``depth=1`` the SHL protocol of the LDR comparisons — for every family
+    and write ``<out_dir>/families.{md,json}`` (parameters of the hidden
     layers and of the whole model, test accuracy, time per epoch)."""
     train = train or TrainConfig(epochs=5, batch_size=128, lr=1e-3, schedule="cosine")
     limit = None
