@@ -5,29 +5,13 @@ import math
 import pytest
 import torch
 
-from compactnn import DiagonalCirculant
-from compactnn.init import INIT_SCHEMES, init_circulant_
+from compactnn.init import INIT_SCHEMES, init_circulant_, variance_trace
 
 N, DEPTH, TRIALS = 256, 32, 200
 
 
 def _trace(init: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squared norms of the pre-activation ``z_L`` and of ``h_L = relu(z_L)`` at every depth
-    L = 1..DEPTH, for TRIALS independently initialized bias-free DC stacks (ReLU between layers).
-    The pre-activation of layer L of a deep stack *is* the output of the depth-L network of
-    Proposition 4 (identity activation at the end)."""
-    layers = [DiagonalCirculant(N, N, bias=False, init=init, dtype=torch.float64)
-              for _ in range(DEPTH)]
-    z2 = torch.zeros(TRIALS, DEPTH, dtype=torch.float64)
-    h2 = torch.zeros(TRIALS, DEPTH, dtype=torch.float64)
-    with torch.no_grad():
-        for t in range(TRIALS):
-            h = x
-            for depth, layer in enumerate(layers):
-                layer.reset_parameters()
-                z = layer(h)
-                h = torch.relu(z)
-                z2[t, depth], h2[t, depth] = z.pow(2).sum(), h.pow(2).sum()
+    z2, h2, _ = variance_trace(N, DEPTH, TRIALS, init, x=x)
     return z2, h2
 
 

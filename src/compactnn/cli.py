@@ -22,6 +22,9 @@ def _cmd_list(args) -> int:
     print("models:   " + ", ".join(MODELS))
     print("datasets: " + ", ".join(DATASETS))
     print("inits:    " + ", ".join(INIT_SCHEMES))
+    from .experiments.paper import EXPERIMENTS
+
+    print("experiments (compactnn reproduce NAME): " + ", ".join(EXPERIMENTS))
     return 0
 
 
@@ -123,6 +126,32 @@ def _cmd_families(args) -> int:
     return 0
 
 
+def _cmd_reproduce(args) -> int:
+    from .experiments.paper import EXPERIMENTS
+    from .experiments.runner import run_experiment
+
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    for name in names:
+        if name not in EXPERIMENTS:
+            raise ValueError(f"unknown experiment {name!r}; choose one of "
+                             f"{', '.join(EXPERIMENTS)} or all")
+    for name in names:
+        print(f"== {name} ==")
+        run_experiment(EXPERIMENTS[name], quick=args.quick, dataset=args.dataset,
+                       data_dir=args.data_dir, seeds=tuple(args.seeds), overrides=args.set,
+                       runs_root=args.runs_dir, results_root=args.results_dir,
+                       progress=not args.no_progress)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .experiments.report import write_results_index
+
+    path = write_results_index(args.results_dir)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compactnn",
                                 description="Compact deep networks from structured matrices.")
@@ -172,6 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out-dir", default="results/families")
     _add_train_args(f)
     f.set_defaults(epochs=5)
+
+    r = sub.add_parser("reproduce", help="run one of the paper's experiments (or all)")
+    r.add_argument("name", help="experiment name, or 'all'")
+    r.add_argument("--quick", action="store_true", help="CI budget (seconds, not a result)")
+    r.add_argument("--seeds", type=int, nargs="+", default=[0])
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field of every run, e.g. train.epochs=10")
+    r.add_argument("--dataset", choices=DATASETS, default="auto")
+    r.add_argument("--data-dir", default=None)
+    r.add_argument("--runs-dir", default="runs")
+    r.add_argument("--results-dir", default="results")
+    r.add_argument("--no-progress", action="store_true")
+
+    rp = sub.add_parser("report", help="write results/README.md linking every table and plot")
+    rp.add_argument("--results-dir", default="results")
     return p
 
 
@@ -181,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         args.layer = "dc"
     try:
         cmds = {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare,
-                "families": _cmd_families}
+                "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report}
         return cmds[args.command](args)
     except (ValueError, DataError, NonFiniteLossError, FileNotFoundError) as e:
         print(f"compactnn: error: {e}", file=sys.stderr)

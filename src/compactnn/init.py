@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["INIT_SCHEMES", "init_bias_", "init_circulant_", "init_diagonal_", "check_scheme"]
+__all__ = ["INIT_SCHEMES", "check_scheme", "init_bias_", "init_circulant_", "init_diagonal_",
+           "variance_trace"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,33 @@ def init_bias_(
     else:
         b.zero_()
     return b
+
+
+@torch.no_grad()
+def variance_trace(n: int, depth: int, trials: int, scheme: str = "paper",
+                   x: Tensor | None = None, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """Monte-Carlo of Proposition 4 (Araujo et al. 2020).
+
+    Runs ``trials`` independently initialized bias-free DC stacks of width ``n`` and depth
+    ``depth`` (ReLU between layers) on a fixed input ``x`` and returns ``(z2, h2, target)``:
+    ``z2[t, L]`` = ||z_L||² of the pre-activation after layer L+1 (= the output of the
+    depth-(L+1) network of the proposition), ``h2[t, L]`` = ||relu(z_L)||², and
+    ``target = n · (2/n)·||x||²``, the proposition's expected ||z||² at every depth.
+    """
+    from .layers.circulant import DiagonalCirculant  # local: layers import this module
+
+    gen = torch.Generator().manual_seed(seed)
+    if x is None:
+        x = torch.randn(n, generator=gen, dtype=torch.float64)
+    layer = DiagonalCirculant(n, n, bias=False, init=scheme, dtype=torch.float64)
+    z2 = torch.zeros(trials, depth, dtype=torch.float64)
+    h2 = torch.zeros_like(z2)
+    for t in range(trials):
+        h = x
+        for k in range(depth):
+            init_circulant_(layer.c, scheme, generator=gen)
+            init_diagonal_(layer.d, scheme, generator=gen)
+            z = layer(h)
+            h = torch.relu(z)
+            z2[t, k], h2[t, k] = z.pow(2).sum(), h.pow(2).sum()
+    return z2, h2, 2.0 * x.pow(2).sum()

@@ -60,6 +60,7 @@ def train_run(
     teacher: str | Path | None = None,
     temperature: float = 4.0,
     alpha: float = 0.9,
+    run_dir_exact: str | Path | None = None,
 ) -> dict:
     """Train one model and record it. Returns ``{"run_dir", "num_params", "history", ...}``.
 
@@ -67,6 +68,7 @@ def train_run(
     configuration, seed, git hash, versions), ``metrics.json`` and ``checkpoint.pt``.
     ``data`` (an already loaded :class:`~compactnn.data.Dataset`) skips loading.
     ``teacher`` (a run directory) trains by distillation with ``temperature`` and ``alpha``.
+    ``run_dir_exact`` writes into that directory instead of a new ``<runs_dir>/<id>/``.
     """
     if data is None:
         data = load_dataset(dataset, data_dir=data_dir, val_fraction=val_fraction,
@@ -93,13 +95,17 @@ def train_run(
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
-    if runs_dir is not None:
+    if run_dir_exact is not None:
+        run_dir = Path(run_dir_exact)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    elif runs_dir is not None:
         run_dir = Path(runs_dir) / _run_id(name or model)
         suffix = 1
         while run_dir.exists():
             run_dir = run_dir.with_name(f"{run_dir.name.rsplit('~', 1)[0]}~{suffix}")
             suffix += 1
         run_dir.mkdir(parents=True)
+    if run_dir is not None:
         write_json(run_dir / "config.json", config)
     if log:
         log(f"{name or model}: {net.num_params() if hasattr(net, 'num_params') else '?':,} "
