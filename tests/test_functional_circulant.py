@@ -7,7 +7,9 @@ import torch
 
 from compactnn import functional as F
 
-SHAPES = [(8, 8), (7, 7), (9, 4), (4, 9), (1, 5), (6, 1), (16, 16)]
+# 11 and 13 are not 7-smooth: they exercise the folded linear-convolution path
+SHAPES = [(8, 8), (7, 7), (9, 4), (4, 9), (1, 5), (6, 1), (16, 16), (11, 11), (13, 5), (5, 13),
+          (1, 11), (11, 1)]
 BATCHES = [(), (3,), (2, 3)]
 
 
@@ -53,7 +55,8 @@ def test_diag_circulant_diag_matches_dense_and_scipy(shape, batch, dtype):
         np.testing.assert_allclose(y.double().numpy(), oracle, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("shape", [(8, 8), (7, 7), (9, 4), (4, 9), (5, 1)])
+@pytest.mark.parametrize("shape", [(8, 8), (7, 7), (9, 4), (4, 9), (5, 1), (11, 11), (13, 4),
+                                   (4, 13)])
 @pytest.mark.parametrize("batch", [(), (3,), (2, 2)])
 def test_gradcheck_all_arguments(shape, batch):
     n_in, out = shape
@@ -125,3 +128,13 @@ def test_project_circulant_is_exact_on_circulants_and_orthogonal(shape):
         e[k] = 1
         basis = F.diag_circulant_diag_dense(e, n_in, out)
         assert abs((r * basis).sum().item()) < 1e-10
+
+
+def test_fft_size_choice():
+    assert F.circulant_fft_size(4096, 4096, 4096) == 4096
+    assert F.circulant_fft_size(3072, 3072, 10) == 3072 and F.circulant_fft_size(784, 784, 784) == 784
+    size = F.circulant_fft_size(4099, 4099, 4099)  # prime: linear convolution, folded
+    assert size >= 2 * 4099 - 1 and F.fast_fft_size(size, (2, 3, 5, 7)) == size
+    assert F.circulant_fft_size(11, 3, 11) == F.fast_fft_size(11 + 11 - 1, (2, 3, 5, 7))
+    with pytest.raises(ValueError, match="c_spectrum"):
+        F.diag_circulant_diag(torch.randn(2, 11), torch.randn(11), c_spectrum=torch.randn(6))

@@ -18,7 +18,7 @@ from compactnn.layers import (
     register_layer,
 )
 
-SHAPES = [(8, 8), (7, 7), (12, 5), (5, 12), (1, 3), (9, 1)]
+SHAPES = [(8, 8), (7, 7), (12, 5), (5, 12), (1, 3), (9, 1), (11, 11), (13, 4), (4, 13)]
 ALL = available_layers()
 
 
@@ -46,7 +46,7 @@ def test_forward_equals_dense_matrix(name, shape, bias):
 
 
 @pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize("shape", [(6, 6), (7, 3), (3, 7)])
+@pytest.mark.parametrize("shape", [(6, 6), (7, 3), (3, 7), (11, 11), (13, 4)])
 def test_gradcheck_inputs_and_parameters(name, shape):
     layer = make_linear(name, *shape, dtype=torch.float64)
     params = [p for p in layer.parameters() if p.requires_grad]

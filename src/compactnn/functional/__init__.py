@@ -2,9 +2,11 @@
 
 from .circulant import (
     circulant_dense,
+    circulant_fft_size,
     circulant_matmul,
     diag_circulant_diag,
     diag_circulant_diag_dense,
+    fast_fft_size,
     project_circulant,
     weighted_diagonal_means,
 )
@@ -12,7 +14,6 @@ from .dct import dct, dct_matrix, idct
 from .hashing import fmix32, hash_indices, hashed_dense
 from .ldr import krylov, ldr_dense, ldr_matmul, shift_op, subdiagonal_op, tridiagonal_op
 from .toeplitz import (
-    fast_fft_size,
     project_toeplitz,
     toeplitz_dense,
     toeplitz_embedding,
@@ -21,6 +22,7 @@ from .toeplitz import (
 
 __all__ = [
     "circulant_dense",
+    "circulant_fft_size",
     "circulant_matmul",
     "dct",
     "dct_matrix",

@@ -13,25 +13,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .circulant import diag_circulant_diag, weighted_diagonal_means
+from .circulant import diag_circulant_diag, fast_fft_size, weighted_diagonal_means
 
-__all__ = ["fast_fft_size", "project_toeplitz", "toeplitz_dense", "toeplitz_embedding",
+__all__ = ["project_toeplitz", "toeplitz_dense", "toeplitz_embedding",
            "toeplitz_matmul"]
-
-
-def fast_fft_size(n: int) -> int:
-    """Smallest integer ``≥ n`` whose only prime factors are 2, 3 and 5."""
-    if n < 1:
-        raise ValueError(f"size must be positive, got {n}")
-    m = n
-    while True:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 1
 
 
 def _check_t(t: Tensor, in_features: int, out_features: int) -> None:

@@ -181,9 +181,11 @@ class AFDF(_SELLBase):
         self.check_input(x)
         spec = self.spectrum()
         c = torch.fft.irfft(spec, n=self.n)
-        # the layer's parameters *are* the spectrum: no FFT of c is needed in the op
+        # the parameters *are* the spectrum: the op needs no FFT of c (when it runs at length n)
+        size = F.circulant_fft_size(self.n, self.in_features, self.out_features)
         return F.diag_circulant_diag(self._input(x), c, d_in=self.a, bias=self._eff_bias(c),
-                                     out_features=self.out_features, c_spectrum=spec.detach())
+                                     out_features=self.out_features,
+                                     c_spectrum=spec.detach() if size == self.n else None)
 
     def to_dense(self) -> Tensor:
         w = F.diag_circulant_diag_dense(self.circulant_vector(), self.in_features,

@@ -81,22 +81,22 @@ class StructuredLinear(nn.Module, metaclass=ABCMeta):
     def num_params(in_features: int, out_features: int, **kwargs) -> int:
         """Number of trainable parameters of a layer built with these arguments."""
 
-    def inference_spectrum(self, source: Tensor, build_vector=None) -> Tensor | None:
-        """``rfft`` of the circulant vector built from ``source`` (default: ``source`` itself),
-        cached across calls while autograd does not need it and ``source`` is unchanged
-        (same storage and version: an optimizer step or ``load_state_dict`` invalidates it).
-        Returns ``None`` when a gradient must flow into ``source``: the op then computes the
-        spectrum itself, once per forward.
+    def inference_spectrum(self, source: Tensor, size: int, build_vector=None) -> Tensor | None:
+        """``rfft(v, n=size)`` of the circulant vector ``v`` built from ``source`` (default:
+        ``source`` itself), cached across calls while autograd does not need it and ``source``
+        is unchanged (same storage and version: an optimizer step or ``load_state_dict``
+        invalidates it). Returns ``None`` when a gradient must flow into ``source``: the op then
+        computes the spectrum itself, once per forward.
         """
         if torch.is_grad_enabled() and source.requires_grad:
             return None
-        key = (source.data_ptr(), source._version, source.dtype, source.device,
+        key = (source.data_ptr(), source._version, source.dtype, source.device, size,
                torch.is_inference_mode_enabled())
         cache = self.__dict__.get("_spectrum_cache")
         if cache is None or cache[0] != key:
             with torch.no_grad():
                 vec = source if build_vector is None else build_vector(source)
-                cache = (key, torch.fft.rfft(vec))
+                cache = (key, torch.fft.rfft(vec, n=size))
             self.__dict__["_spectrum_cache"] = cache
         return cache[1]
 

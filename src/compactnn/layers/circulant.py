@@ -8,6 +8,14 @@ from torch import Tensor, nn
 from .. import functional as F
 from ..init import check_scheme, init_bias_, init_circulant_, init_diagonal_
 from .base import StructuredLinear, dense_weight_and_bias
+
+
+class _CirculantSized(StructuredLinear):
+    """Common size bookkeeping of the circulant layers (``n = max(in, out)``)."""
+
+    @property
+    def _fft_size(self) -> int:
+        return F.circulant_fft_size(self.n, self.in_features, self.out_features)
 from .registry import register_layer
 
 
@@ -18,7 +26,7 @@ def _copy_bias(layer: StructuredLinear, b: Tensor | None) -> None:
 
 
 @register_layer("dc")
-class DiagonalCirculant(StructuredLinear):
+class DiagonalCirculant(_CirculantSized):
     r"""Diagonal-circulant layer (Araujo et al., *Understanding and Training Deep Diagonal
     Circulant Neural Networks*, ECAI 2020).
 
@@ -58,7 +66,7 @@ class DiagonalCirculant(StructuredLinear):
         self.check_input(x)
         return F.diag_circulant_diag(x, self.c, d_out=self.d, bias=self.bias,
                                      out_features=self.out_features,
-                                     c_spectrum=self.inference_spectrum(self.c))
+                                     c_spectrum=self.inference_spectrum(self.c, self._fft_size))
 
     def to_dense(self) -> Tensor:
         return F.diag_circulant_diag_dense(self.c, self.in_features, self.out_features,
@@ -103,7 +111,7 @@ class DiagonalCirculant(StructuredLinear):
 
 
 @register_layer("circulant_projection")
-class CirculantProjection(StructuredLinear):
+class CirculantProjection(_CirculantSized):
     r"""Circulant projection (Cheng et al., *An exploration of parameter redundancy in deep
     networks with circulant projections*, ICCV 2015).
 
@@ -143,7 +151,7 @@ class CirculantProjection(StructuredLinear):
         self.check_input(x)
         return F.diag_circulant_diag(x, self.r, d_in=self.signs, bias=self.bias,
                                      out_features=self.out_features,
-                                     c_spectrum=self.inference_spectrum(self.r))
+                                     c_spectrum=self.inference_spectrum(self.r, self._fft_size))
 
     def to_dense(self) -> Tensor:
         return F.diag_circulant_diag_dense(self.r, self.in_features, self.out_features,
@@ -170,7 +178,7 @@ class CirculantProjection(StructuredLinear):
 
 
 @register_layer("circulant")
-class Circulant(StructuredLinear):
+class Circulant(_CirculantSized):
     r"""Plain circulant layer: ``y = (circ(c) · pad_n(x))[:out] + b``, ``n = max(in, out)``.
 
     Parameters: ``n + out`` (``n`` without bias). Cost: O(n log n) time, O(n) memory.
@@ -197,7 +205,7 @@ class Circulant(StructuredLinear):
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
         return F.diag_circulant_diag(x, self.c, bias=self.bias, out_features=self.out_features,
-                                     c_spectrum=self.inference_spectrum(self.c))
+                                     c_spectrum=self.inference_spectrum(self.c, self._fft_size))
 
     def to_dense(self) -> Tensor:
         return F.diag_circulant_diag_dense(self.c, self.in_features, self.out_features)

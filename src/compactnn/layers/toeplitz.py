@@ -46,8 +46,9 @@ class _ToeplitzBase(StructuredLinear):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        spec = self.inference_spectrum(self.t, lambda t: F.toeplitz_embedding(
-            t, self.in_features, self.out_features))
+        size = F.fast_fft_size(self.in_features + self.out_features - 1)
+        spec = self.inference_spectrum(self.t, size, lambda t: F.toeplitz_embedding(
+            t, self.in_features, self.out_features, size))
         return F.toeplitz_matmul(x, self.t, self.out_features, d_out=self.d, bias=self.bias,
                                  c_spectrum=spec)
 
