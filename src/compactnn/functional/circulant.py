@@ -30,6 +30,8 @@ Memory: backward keeps ``x`` (the caller's tensor), the parameters, the circulan
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -60,6 +62,7 @@ def fast_fft_size(n: int, primes: tuple[int, ...] = (2, 3, 5)) -> int:
         m += 1
 
 
+@functools.lru_cache(maxsize=256)
 def circulant_fft_size(n: int, in_features: int, out_features: int) -> int:
     """FFT length used for an ``n``-circulant acting on ``in`` inputs, keeping ``out`` rows:
     ``n`` itself when 7-smooth, else the 7-smooth ``L ≥ n + max(in, out) - 1`` (linear
@@ -121,23 +124,28 @@ def _batch_cross_correlation(xf: Tensor, gf: Tensor) -> Tensor:
     return torch.view_as_complex(torch.view_as_real(_flat_batch(prod)).sum(0))
 
 
+def _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum):
+    """Forward of :class:`_DiagCirculantDiag`; returns ``(y, u, spectrum of c)``."""
+    xs = x if d_in is None else x * d_in
+    cf = torch.fft.rfft(c, n=size) if c_spectrum is None else c_spectrum
+    u = _circ_apply(xs, cf, c.shape[-1], size, out_features)
+    if d_out is not None and bias is not None:
+        y = torch.addcmul(bias, u, d_out)
+    elif d_out is not None:
+        y = u * d_out
+    elif bias is not None:
+        y = u + bias
+    else:
+        y = u.contiguous()
+    return y, u, cf
+
+
 class _DiagCirculantDiag(torch.autograd.Function):
     """Fused ``d_out ⊙ (circ(c) · pad(d_in ⊙ x))[:out] + bias`` (see the module docstring)."""
 
     @staticmethod
     def forward(ctx, x, c, d_in, d_out, bias, out_features, size, c_spectrum):
-        n = c.shape[-1]
-        xs = x if d_in is None else x * d_in
-        cf = torch.fft.rfft(c, n=size) if c_spectrum is None else c_spectrum
-        u = _circ_apply(xs, cf, n, size, out_features)
-        if d_out is not None and bias is not None:
-            y = torch.addcmul(bias, u, d_out)
-        elif d_out is not None:
-            y = u * d_out
-        elif bias is not None:
-            y = u + bias
-        else:
-            y = u.contiguous()
+        y, u, cf = _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum)
         save_u = d_out is not None and ctx.needs_input_grad[3]
         ctx.out_features, ctx.in_features, ctx.size = out_features, x.shape[-1], size
         ctx.save_for_backward(x, c, cf, d_in, d_out, u.contiguous() if save_u else None)
@@ -230,11 +238,25 @@ def diag_circulant_diag(
     n = c.shape[-1] if c.dim() else 0
     out_features = n if out_features is None else int(out_features)
     _check_op_args(x, c, out_features, d_in, d_out, bias)
+    low = (torch.float16, torch.bfloat16)
+    if any(t is not None and t.dtype in low for t in (x, c, d_in, d_out, bias)):
+        # FFTs need float32 (CPU FFTs have no half precision): compute in float32, return
+        # float32 under autocast (its rule for fp32-only ops), else the input's dtype.
+        out_dtype = torch.float32 if torch.is_autocast_enabled(x.device.type) else x.dtype
+        up = [None if t is None else t.float() for t in (x, c, d_in, d_out, bias)]
+        with torch.autocast(x.device.type, enabled=False):
+            y = diag_circulant_diag(up[0], up[1], d_in=up[2], d_out=up[3], bias=up[4],
+                                    out_features=out_features)
+        return y.to(out_dtype)
     size = circulant_fft_size(n, x.shape[-1], out_features)
     if c_spectrum is not None and c_spectrum.shape != (size // 2 + 1,):
         raise ValueError(f"c_spectrum must have shape ({size // 2 + 1},) (rfft of length "
                          f"{size}), got {tuple(c_spectrum.shape)}")
-    return _DiagCirculantDiag.apply(x, c, d_in, d_out, bias, out_features, size, c_spectrum)
+    args = (x, c, d_in, d_out, bias, out_features, size, c_spectrum)
+    if torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (x, c, d_in, d_out, bias)):
+        return _DiagCirculantDiag.apply(*args)
+    return _forward_math(*args)[0]  # inference: skip the autograd.Function machinery
 
 
 def circulant_matmul(c: Tensor, x: Tensor) -> Tensor:
