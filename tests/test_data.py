@@ -122,3 +122,68 @@ def test_feature_standardization_and_limit(tmp_path):
     data = load_dataset("mnist", data_dir=tmp_path, standardize="feature", limit_train=30)
     assert len(data.x_train) == 30
     torch.testing.assert_close(data.x_train.mean(0), torch.zeros(784), atol=1e-5, rtol=0)
+
+
+def _write_fake_cifar(d, n=20, seed=0):
+    from compactnn.data import write_cifar10_batch
+
+    rng = np.random.default_rng(seed)
+    d.mkdir(parents=True, exist_ok=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        write_cifar10_batch(d / name, rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
+                            rng.integers(0, 10, n))
+    return d
+
+
+def test_cifar10_loader_on_generated_batches(tmp_path):
+    d = _write_fake_cifar(tmp_path / "cifar-10-batches-py")
+    data = load_dataset("cifar10", data_dir=tmp_path, standardize=None)
+    assert data.x_train.shape == (100, 3072) and data.x_test.shape == (20, 3072)
+    assert data.input_shape == (3, 32, 32)
+    from compactnn.data import load_cifar10_arrays
+
+    x_tr, y_tr, _, _ = load_cifar10_arrays(d)
+    # channel-major layout of the official format: first 1024 values are the red plane
+    np.testing.assert_allclose(data.x_train[0, :1024].numpy(), x_tr[0, 0].reshape(-1) / 255.0,
+                               rtol=1e-6)
+    gray = load_dataset("cifar10-gray", data_dir=d)
+    assert gray.x_train.shape == (100, 1024)
+
+
+def test_cifar10_errors(tmp_path):
+    import pickle
+
+    with pytest.raises(DataError, match="not found"):
+        load_dataset("cifar10", data_dir=tmp_path)
+    d = _write_fake_cifar(tmp_path / "c")
+    (d / "data_batch_3").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="data_batch_3"):
+        load_dataset("cifar10", data_dir=d)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with open(d / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": Evil(), b"labels": []}, f)
+    with pytest.raises(DataError, match="refusing"):
+        load_dataset("cifar10", data_dir=d)
+    with open(d / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": np.zeros((5, 3072), np.uint8), b"labels": [11] * 5}, f)
+    with pytest.raises(DataError, match="labels outside"):
+        load_dataset("cifar10", data_dir=d)
+
+
+def test_scattering_features_shape_and_cache(tmp_path):
+    from compactnn.data.features import apply_features
+
+    _write_fake_mnist(tmp_path / "mnist", n_train=12, n_test=5)
+    data = load_dataset("mnist", data_dir=tmp_path, val_fraction=0.25)
+    feats = apply_features(data, "scattering-j2", cache_dir=tmp_path / "cache", progress=False)
+    assert feats.x_train.shape == (9, 81 * 7 * 7) and feats.x_val.shape == (3, 3969)
+    assert feats.x_test.shape == (5, 3969) and feats.in_features == 3969
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+    again = apply_features(data, "scattering-j2", cache_dir=tmp_path / "cache", progress=False)
+    torch.testing.assert_close(again.x_test, feats.x_test)
+    with pytest.raises(ValueError, match="unknown features"):
+        apply_features(data, "sift")

@@ -82,3 +82,23 @@ def test_shl_is_one_structured_layer_relu_dense():
     assert model.num_params() == (2 * 2 * 64 + 64) + 64 * 10 + 10
     with pytest.raises(ValueError, match="SHL fixes depth"):
         SHL(64, 10, depth=2)
+
+
+def test_lenet_counts_and_shapes():
+    from compactnn.models import LeNet
+    from compactnn.models.cnn import infer_image_shape
+
+    net = LeNet(784, 10)
+    assert net.num_params() == 3_274_634
+    assert net(torch.randn(2, 784)).shape == (2, 10)
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert infer_image_shape(3072) == (3, 32, 32) and infer_image_shape(64) == (1, 8, 8)
+    with pytest.raises(ValueError, match="square image"):
+        LeNet(100 * 3 + 1, 10)
+
+
+def test_input_batchnorm():
+    model = StructuredMLP(50, 10, depth=1, input_batchnorm=True)
+    assert isinstance(model.net[0], nn.BatchNorm1d)
+    assert model.num_params() == StructuredMLP.predicted_num_params(
+        50, 10, depth=1, input_batchnorm=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cifar import find_cifar10_dir, load_cifar10_arrays
 from .idx import DataError, read_idx
 
 __all__ = ["DATASETS", "Dataset", "find_idx_dir", "load_dataset", "load_idx_dataset"]
@@ -22,7 +23,7 @@ _IDX_FILES = {
     "test_images": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
     "test_labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
 }
-DATASETS = ("fashion-mnist", "mnist", "digits", "auto")
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar10-gray", "digits", "auto")
 
 
 @dataclass
@@ -133,6 +134,7 @@ def load_dataset(
     """Load a classification data set as flat float32 tensors.
 
     ``name``: ``fashion-mnist``, ``mnist`` (IDX files, found with :func:`find_idx_dir`),
+    ``cifar10`` / ``cifar10-gray`` (the official python batches, 3072 / 1024 features),
     ``digits`` (scikit-learn, no files needed) or ``auto`` (Fashion-MNIST when installed,
     otherwise digits, recorded in ``Dataset.notes``).
     ``standardize``: ``"global"`` (one mean/std from the training set), ``"feature"``
@@ -157,6 +159,18 @@ def load_dataset(
     if name == "digits":
         x_tr, y_tr, x_te, y_te = _load_digits()
         scale, source = 16.0, "scikit-learn digits"
+    elif name.startswith("cifar10"):
+        d = find_cifar10_dir(data_dir)
+        if d is None:
+            where = (f"{data_dir} (or its cifar-10-batches-py/)" if data_dir is not None
+                     else "$COMPACTNN_DATA/cifar10")
+            raise DataError(f"{name}: CIFAR-10 python batches (data_batch_1..5, test_batch) "
+                            f"not found in {where}")
+        x_tr, y_tr, x_te, y_te = load_cifar10_arrays(d)
+        if name == "cifar10-gray":  # luminance, as in the LDR paper's grayscale CIFAR-10
+            w = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
+            x_tr, x_te = (x_tr * w).sum(1), (x_te * w).sum(1)
+        scale, source = 255.0, str(d)
     else:
         d = find_idx_dir(name, data_dir)
         if d is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from ..train import TrainConfig
 
@@ -26,6 +27,10 @@ class RunConfig:
     data_dir: str | None = None
     val_fraction: float = 0.0
     limit_train: int | None = None
+    features: str | None = None  # a fixed transform of the inputs, e.g. "scattering-j2"
+    teacher: str | None = None  # "run:<config name>" = that run of the same experiment & seed
+    temperature: float = 4.0
+    alpha: float = 0.9
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):

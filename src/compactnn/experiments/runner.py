@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..data import load_dataset
+from ..data.features import apply_features
 from ..train import write_json
 from .config import RunConfig
 from .runs import train_run
@@ -128,17 +129,28 @@ def run_experiment(
         bar.set_postfix_str(cfg.name)
         done = _finished(run_dir)
         if done is None:
-            key = (cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.limit_train, seed)
+            key = (cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.limit_train, seed,
+                   cfg.features)
             if key not in data_cache:
                 data_cache.clear()
-                data_cache[key] = load_dataset(cfg.dataset, data_dir=cfg.data_dir,
-                                               val_fraction=cfg.val_fraction, seed=seed,
-                                               limit_train=cfg.limit_train)
+                data = load_dataset(cfg.dataset, data_dir=cfg.data_dir,
+                                    val_fraction=cfg.val_fraction, seed=seed,
+                                    limit_train=cfg.limit_train)
+                if cfg.features:
+                    data = apply_features(data, cfg.features, Path(runs_root) / "cache",
+                                          progress=progress)
+                data_cache[key] = data
+            teacher = None
+            if cfg.teacher is not None:
+                if not cfg.teacher.startswith("run:"):
+                    raise ValueError(f"{cfg.name}: teacher must be 'run:<config>'")
+                teacher = Path(runs_root) / exp.name / cfg.teacher[4:] / f"seed{seed}"
             try:
                 res = train_run(model=cfg.model, model_kwargs=cfg.model_kwargs, train=cfg.train,
                                 data=data_cache[key], run_dir_exact=run_dir, progress=False,
                                 log=None, name=cfg.name, val_fraction=cfg.val_fraction,
-                                limit_train=cfg.limit_train)
+                                limit_train=cfg.limit_train, teacher=teacher,
+                                temperature=cfg.temperature, alpha=cfg.alpha)
                 done = res["history"]
             except RuntimeError as e:  # NonFiniteLossError: a diverged run is a result
                 write_json(run_dir / "diverged.json", {"error": str(e)})

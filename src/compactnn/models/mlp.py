@@ -9,13 +9,16 @@ from ..layers.registry import get_layer_class
 ACTIVATIONS = ("relu", "leaky_relu", "identity", "tanh", "gelu")
 
 
-def make_activation(name: str, negative_slope: float = 0.5) -> nn.Module:
+def make_activation(name: str, negative_slope: float = 0.5, inplace: bool = False) -> nn.Module:
+    """Activation module. ``inplace`` (used inside :class:`StructuredMLP`, after layers whose
+    backward does not need their output) lets the activation's saved tensor share storage with
+    the next layer's saved input, halving activation memory."""
     if name == "relu":
-        return nn.ReLU()
+        return nn.ReLU(inplace=inplace)
     if name == "leaky_relu":
         if not 0.0 <= negative_slope <= 1.0:
             raise ValueError(f"negative_slope must be in [0, 1], got {negative_slope}")
-        return nn.LeakyReLU(negative_slope)
+        return nn.LeakyReLU(negative_slope, inplace=inplace)
     if name == "identity":
         return nn.Identity()
     if name == "tanh":
@@ -39,7 +42,8 @@ class StructuredMLP(nn.Module):
     "ReLU every k layers" schedule. The first hidden layer maps ``in_features → width``
     (rectangular when they differ); the classifier maps ``width → num_classes`` with the family
     ``classifier`` (default: the same family as the hidden layers). Inputs of shape
-    ``(batch, *)`` are flattened.
+    ``(batch, *)`` are flattened. ``input_batchnorm`` normalises the inputs first (the DC
+    paper's scattering + BatchNorm + DC architecture).
 
     Example — the paper's "DCNN (k layers)" on flattened CIFAR-10 has
     ``9,216·k + 3,092`` parameters: ``StructuredMLP(3072, 10, layer="dc", depth=k)``.
@@ -61,6 +65,7 @@ class StructuredMLP(nn.Module):
         dropout: float = 0.0,
         init: str | None = None,
         layer_kwargs: dict | None = None,
+        input_batchnorm: bool = False,
     ) -> None:
         super().__init__()
         _positive_int("in_features", in_features)
@@ -81,16 +86,17 @@ class StructuredMLP(nn.Module):
                            width=width, depth=depth, activation=activation,
                            negative_slope=negative_slope, nonlinearity_every=nonlinearity_every,
                            batchnorm=batchnorm, classifier=classifier, dropout=dropout,
-                           init=init, layer_kwargs=dict(layer_kwargs or {}))
+                           init=init, layer_kwargs=dict(layer_kwargs or {}),
+                           input_batchnorm=input_batchnorm)
 
-        blocks: list[nn.Module] = []
+        blocks: list[nn.Module] = [nn.BatchNorm1d(in_features)] if input_batchnorm else []
         fan_in = in_features
         for i in range(1, depth + 1):
             blocks.append(hidden_cls(fan_in, width, **kw))
             if i % nonlinearity_every == 0:
                 if batchnorm:
                     blocks.append(nn.BatchNorm1d(width))
-                blocks.append(make_activation(activation, negative_slope))
+                blocks.append(make_activation(activation, negative_slope, inplace=True))
                 if dropout > 0:
                     blocks.append(nn.Dropout(dropout))
             fan_in = width
@@ -103,13 +109,13 @@ class StructuredMLP(nn.Module):
                              width: int | None = None, depth: int = 1,
                              nonlinearity_every: int = 1, batchnorm: bool = False,
                              classifier: str | None = None, layer_kwargs: dict | None = None,
-                             **_) -> int:
+                             input_batchnorm: bool = False, **_) -> int:
         """Trainable-parameter count from the families' formulas, without building the model."""
         width = in_features if width is None else width
         kw = dict(layer_kwargs or {})
         hidden = get_layer_class(layer)
         classifier = layer if classifier is None else classifier
-        total, fan_in = 0, in_features
+        total, fan_in = (2 * in_features if input_batchnorm else 0), in_features
         for i in range(1, depth + 1):
             total += hidden.num_params(fan_in, width, **kw)
             if batchnorm and i % nonlinearity_every == 0:
