@@ -132,7 +132,8 @@ def test_project_circulant_is_exact_on_circulants_and_orthogonal(shape):
 
 def test_fft_size_choice():
     assert F.circulant_fft_size(4096, 4096, 4096) == 4096
-    assert F.circulant_fft_size(3072, 3072, 10) == 3072 and F.circulant_fft_size(784, 784, 784) == 784
+    assert F.circulant_fft_size(3072, 3072, 10) == 3072
+    assert F.circulant_fft_size(784, 784, 784) == 784
     size = F.circulant_fft_size(4099, 4099, 4099)  # prime: linear convolution, folded
     assert size >= 2 * 4099 - 1 and F.fast_fft_size(size, (2, 3, 5, 7)) == size
     assert F.circulant_fft_size(11, 3, 11) == F.fast_fft_size(11 + 11 - 1, (2, 3, 5, 7))

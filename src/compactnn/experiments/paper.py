@@ -103,7 +103,7 @@ def _synthetic_regression(*, quick: bool, out_dir: Path, log) -> str:
             model = torch.nn.Sequential(*layers)
             opt = torch.optim.SGD(model.parameters(), lr=lr)
             losses = []
-            for it in range(iters):
+            for _ in range(iters):
                 idx = torch.randint(0, samples, (batch,), generator=gen)
                 loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
                 opt.zero_grad()

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from .. import functional as F
 from ..init import check_scheme, init_bias_, init_circulant_, init_diagonal_
 from .base import StructuredLinear, dense_weight_and_bias
+from .registry import register_layer
 
 
 class _CirculantSized(StructuredLinear):
@@ -16,7 +17,6 @@ class _CirculantSized(StructuredLinear):
     @property
     def _fft_size(self) -> int:
         return F.circulant_fft_size(self.n, self.in_features, self.out_features)
-from .registry import register_layer
 
 
 def _copy_bias(layer: StructuredLinear, b: Tensor | None) -> None:
