@@ -51,19 +51,16 @@ class NaiveDC(nn.Module):
 
 
 def _peer_circulant(n: int):
-    """torch-structured's rFFT circulant (square, power-of-two), when installed."""
+    """torch-structured's rFFT circulant (square, power-of-two only), when it imports (it
+    needs the ``triton`` package even on CPU). Never a dependency of compactnn."""
     try:
-        import torch_structured as ts  # noqa: F401
+        import torch_structured as ts
     except Exception:  # not installed, or fails without triton
         return None
-    for name in ("CirculantLinear", "Circulant"):
-        cls = getattr(ts, name, None)
-        if cls is not None:
-            try:
-                return cls(n, n)
-            except Exception:
-                return None
-    return None
+    try:
+        return ts.make_linear("circulant", n, n)
+    except ValueError:  # not a power of two
+        return None
 
 
 def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:

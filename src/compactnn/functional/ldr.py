@@ -7,10 +7,10 @@ learned sub-diagonal or tri-diagonal ``A, B`` they are LDR-SD / LDR-TD. For nilp
 operators (sub-diagonal) the formula inverts the Stein displacement: ``M - A M B^T = G H^T``,
 the convention of the LDR authors' code; ``tests/test_families.py`` checks both ranks.
 
-Products use the explicit Krylov matrices (built column by column, ``n - 1`` operator
-applications vectorised over the rank): ``O(r n²)`` time and memory per call, the "slow but
-general" algorithm of the LDR authors' code — the fast ``O(r n log² n)`` algorithms exist only
-for special operators.
+Products use explicit Krylov matrices — closed forms for the shift (one gather) and the
+sub-diagonal operators (one ``cumprod``), ``n - 1`` operator applications for tri-diagonal
+ones: ``O(r n²)`` time and memory per call, the "slow but general" algorithm of the LDR
+authors' code (their fast ``O(r n log² n)`` algorithms exist only for special operators).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from torch import Tensor
 __all__ = ["krylov", "ldr_dense", "ldr_matmul", "shift_op", "subdiagonal_op", "tridiagonal_op"]
 
 Operator = Callable[[Tensor], Tensor]
-
 
 
 class _Operator:

@@ -25,6 +25,13 @@ def dense_weight_and_bias(w: Tensor | nn.Linear) -> tuple[Tensor, Tensor | None]
     return w.detach(), None
 
 
+def copy_bias_(layer: nn.Module, b: Tensor | None) -> None:
+    """Set ``layer.bias`` (when it has one) to ``b``, or to zeros when ``b`` is ``None``."""
+    if layer.bias is not None:
+        with torch.no_grad():
+            layer.bias.copy_(b if b is not None else torch.zeros_like(layer.bias))
+
+
 class StructuredLinear(nn.Module, metaclass=ABCMeta):
     """Base class: ``(..., in_features) → (..., out_features)``, like ``nn.Linear``.
 

@@ -7,26 +7,34 @@ from torch import Tensor, nn
 
 from .. import functional as F
 from ..init import check_scheme, init_bias_, init_circulant_, init_diagonal_
-from .base import StructuredLinear, dense_weight_and_bias
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias
 from .registry import register_layer
 
 
-class _CirculantSized(StructuredLinear):
-    """Common size bookkeeping of the circulant layers (``n = max(in, out)``)."""
+class _CirculantFamily(StructuredLinear):
+    """``d_out ⊙ (circ(v) · pad_n(d_in ⊙ x))[:out] + b`` with ``n = max(in, out)``: subclasses
+    say which tensors play ``v``, ``d_in`` and ``d_out``; forward and ``to_dense`` are shared."""
 
-    @property
-    def _fft_size(self) -> int:
-        return F.circulant_fft_size(self.n, self.in_features, self.out_features)
+    def _parts(self) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``(v, d_in, d_out)``."""
+        raise TypeError("abstract")  # pragma: no cover - every subclass overrides
 
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        v, d_in, d_out = self._parts()
+        size = F.circulant_fft_size(self.n, self.in_features, self.out_features)
+        return F.diag_circulant_diag(x, v, d_in=d_in, d_out=d_out, bias=self.bias,
+                                     out_features=self.out_features,
+                                     c_spectrum=self.inference_spectrum(v, size))
 
-def _copy_bias(layer: StructuredLinear, b: Tensor | None) -> None:
-    if layer.bias is not None:
-        with torch.no_grad():
-            layer.bias.copy_(b if b is not None else torch.zeros_like(layer.bias))
+    def to_dense(self) -> Tensor:
+        v, d_in, d_out = self._parts()
+        return F.diag_circulant_diag_dense(v, self.in_features, self.out_features, d_in=d_in,
+                                           d_out=d_out)
 
 
 @register_layer("dc")
-class DiagonalCirculant(_CirculantSized):
+class DiagonalCirculant(_CirculantFamily):
     r"""Diagonal-circulant layer (Araujo et al., *Understanding and Training Deep Diagonal
     Circulant Neural Networks*, ECAI 2020).
 
@@ -62,15 +70,8 @@ class DiagonalCirculant(_CirculantSized):
         init_diagonal_(self.d, self.init)
         init_bias_(self.bias, self.init, self.n)
 
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        return F.diag_circulant_diag(x, self.c, d_out=self.d, bias=self.bias,
-                                     out_features=self.out_features,
-                                     c_spectrum=self.inference_spectrum(self.c, self._fft_size))
-
-    def to_dense(self) -> Tensor:
-        return F.diag_circulant_diag_dense(self.c, self.in_features, self.out_features,
-                                           d_out=self.d)
+    def _parts(self):
+        return self.c, None, self.d
 
     @staticmethod
     def num_params(in_features, out_features, *, bias=True, **_) -> int:
@@ -106,12 +107,12 @@ class DiagonalCirculant(_CirculantSized):
         with torch.no_grad():
             layer.c.copy_(c)
             layer.d.copy_(d)
-        _copy_bias(layer, b)
+        copy_bias_(layer, b)
         return layer
 
 
 @register_layer("circulant_projection")
-class CirculantProjection(_CirculantSized):
+class CirculantProjection(_CirculantFamily):
     r"""Circulant projection (Cheng et al., *An exploration of parameter redundancy in deep
     networks with circulant projections*, ICCV 2015).
 
@@ -147,15 +148,8 @@ class CirculantProjection(_CirculantSized):
         init_circulant_(self.r, self.init)
         init_bias_(self.bias, self.init, self.n)
 
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        return F.diag_circulant_diag(x, self.r, d_in=self.signs, bias=self.bias,
-                                     out_features=self.out_features,
-                                     c_spectrum=self.inference_spectrum(self.r, self._fft_size))
-
-    def to_dense(self) -> Tensor:
-        return F.diag_circulant_diag_dense(self.r, self.in_features, self.out_features,
-                                           d_in=self.signs)
+    def _parts(self):
+        return self.r, self.signs, None
 
     @staticmethod
     def num_params(in_features, out_features, *, bias=True, **_) -> int:
@@ -173,12 +167,12 @@ class CirculantProjection(_CirculantSized):
                     sign_seed=sign_seed, device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
             layer.r.copy_(F.project_circulant(weight, layer.n, col_scale=layer.signs))
-        _copy_bias(layer, b)
+        copy_bias_(layer, b)
         return layer
 
 
 @register_layer("circulant")
-class Circulant(_CirculantSized):
+class Circulant(_CirculantFamily):
     r"""Plain circulant layer: ``y = (circ(c) · pad_n(x))[:out] + b``, ``n = max(in, out)``.
 
     Parameters: ``n + out`` (``n`` without bias). Cost: O(n log n) time, O(n) memory.
@@ -202,13 +196,8 @@ class Circulant(_CirculantSized):
         init_circulant_(self.c, self.init)
         init_bias_(self.bias, self.init, self.n)
 
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        return F.diag_circulant_diag(x, self.c, bias=self.bias, out_features=self.out_features,
-                                     c_spectrum=self.inference_spectrum(self.c, self._fft_size))
-
-    def to_dense(self) -> Tensor:
-        return F.diag_circulant_diag_dense(self.c, self.in_features, self.out_features)
+    def _parts(self):
+        return self.c, None, None
 
     @staticmethod
     def num_params(in_features, out_features, *, bias=True, **_) -> int:
@@ -225,5 +214,5 @@ class Circulant(_CirculantSized):
                     device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
             layer.c.copy_(F.project_circulant(weight, layer.n))
-        _copy_bias(layer, b)
+        copy_bias_(layer, b)
         return layer

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .base import StructuredLinear, dense_weight_and_bias
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias
 from .registry import register_layer
 
 
@@ -67,6 +67,5 @@ class Dense(StructuredLinear):
                     device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
             layer.weight.copy_(weight)
-            if layer.bias is not None:
-                layer.bias.copy_(b if b is not None else torch.zeros_like(layer.bias))
+            copy_bias_(layer, b)
         return layer

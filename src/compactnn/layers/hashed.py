@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn import functional as TF
 
 from .. import functional as F
-from .base import StructuredLinear, dense_weight_and_bias
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias
 from .registry import register_layer
 
 _GAINS = {"uniform": 1.0 / 3.0, "paper": 2.0, "lecun": 1.0}
@@ -97,6 +97,5 @@ class HashedLinear(StructuredLinear):
         idx, sign = layer.hash_tables()
         with torch.no_grad():
             layer.weight.copy_(F.weighted_diagonal_means(weight, idx, layer.buckets, scale=sign))
-            if layer.bias is not None:
-                layer.bias.copy_(b if b is not None else torch.zeros_like(layer.bias))
+            copy_bias_(layer, b)
         return layer

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .base import StructuredLinear, dense_weight_and_bias
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias
 from .registry import register_layer
 
 _GAINS = {"paper": 2.0, "lecun": 1.0, "uniform": 1.0 / 3.0}
@@ -75,6 +75,5 @@ class LowRank(StructuredLinear):
             layer.v.zero_()
             layer.u[:, :k] = u[:, :k] * s[:k].sqrt()
             layer.v[:, :k] = vh[:k].T * s[:k].sqrt()
-            if layer.bias is not None:
-                layer.bias.copy_(b if b is not None else torch.zeros_like(layer.bias))
+            copy_bias_(layer, b)
         return layer

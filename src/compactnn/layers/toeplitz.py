@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .. import functional as F
 from ..init import check_scheme, init_bias_, init_diagonal_
-from .base import StructuredLinear, dense_weight_and_bias
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias
 from .registry import register_layer
 
 
@@ -89,8 +89,7 @@ class Toeplitz(_ToeplitzBase):
                     else bias, device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
             layer.t.copy_(F.project_toeplitz(weight))
-            if layer.bias is not None:
-                layer.bias.copy_(b if b is not None else torch.zeros_like(layer.bias))
+            copy_bias_(layer, b)
         return layer
 
 
@@ -133,6 +132,5 @@ class DiagonalToeplitz(_ToeplitzBase):
         with torch.no_grad():
             layer.t.copy_(t)
             layer.d.copy_(d)
-            if layer.bias is not None:
-                layer.bias.copy_(b if b is not None else torch.zeros_like(layer.bias))
+            copy_bias_(layer, b)
         return layer
