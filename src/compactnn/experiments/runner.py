@@ -46,6 +46,11 @@ class Experiment:
     budget_note: str = ""
 
 
+def _dirname(config_name: str) -> str:
+    """A config name as one directory level (``hashnet-1/64`` → ``hashnet-1_64``)."""
+    return config_name.replace("/", "_").replace("\\", "_")
+
+
 def _finished(run_dir: Path) -> dict | None:
     p = run_dir / "metrics.json"
     if not p.is_file():
@@ -125,7 +130,7 @@ def run_experiment(
     for cfg, seed in bar:
         cfg = replace(cfg, train=replace(cfg.train, seed=seed),
                       data_dir=data_dir if data_dir is not None else cfg.data_dir)
-        run_dir = Path(runs_root) / exp.name / cfg.name / f"seed{seed}"
+        run_dir = Path(runs_root) / exp.name / _dirname(cfg.name) / f"seed{seed}"
         bar.set_postfix_str(cfg.name)
         done = _finished(run_dir)
         if done is None:
@@ -144,7 +149,7 @@ def run_experiment(
             if cfg.teacher is not None:
                 if not cfg.teacher.startswith("run:"):
                     raise ValueError(f"{cfg.name}: teacher must be 'run:<config>'")
-                teacher = Path(runs_root) / exp.name / cfg.teacher[4:] / f"seed{seed}"
+                teacher = Path(runs_root) / exp.name / _dirname(cfg.teacher[4:]) / f"seed{seed}"
             try:
                 res = train_run(model=cfg.model, model_kwargs=cfg.model_kwargs, train=cfg.train,
                                 data=data_cache[key], run_dir_exact=run_dir, progress=False,

@@ -66,9 +66,16 @@ class HashedLinear(StructuredLinear):
                 self.bias.uniform_(-bound, bound) if self.init == "uniform" else self.bias.zero_()
 
     def hash_tables(self) -> tuple[Tensor, Tensor]:
-        """``(bucket index, sign)`` of shape ``(out, in)``."""
-        return F.hash_indices(self.out_features, self.in_features, self.buckets,
-                              int(self.hash_seed), device=self.weight.device)
+        """``(bucket index, sign)`` of shape ``(out, in)``, computed once per seed and device
+        (not stored in the ``state_dict``: the seed is)."""
+        key = (int(self.hash_seed), self.weight.device)
+        cache = self.__dict__.get("_hash_cache")
+        if cache is None or cache[0] != key:
+            idx, sign = F.hash_indices(self.out_features, self.in_features, self.buckets,
+                                       key[0], device=self.weight.device)
+            cache = (key, idx, sign.to(torch.int8))
+            self.__dict__["_hash_cache"] = cache
+        return cache[1], cache[2]
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
