@@ -45,8 +45,8 @@ class DiagonalCirculant(_CirculantFamily):
     Shapes: ``(..., in_features) → (..., out_features)``.
     Parameters: ``c ∈ R^n``, ``d ∈ R^out``, ``b ∈ R^out`` → ``n + 2·out`` (``n + out`` without
     bias); e.g. 9,216 for a 3072×3072 layer and 3,092 for 3072→10.
-    Cost: O(n log n) time per sample (two real FFTs forward, four backward); O(n) memory for
-    the weights, no saved activations beyond the input.
+    Cost: O(n log n) time per sample (two batch FFTs forward, three backward); O(n) memory
+    for the weights; backward keeps the input and one real activation per sample.
     Init ``"paper"``: ``c ~ N(0, 2/n)``, ``d ~ U{±1}``, ``b ~ N(0, 0.01²)``; see
     :mod:`compactnn.init` for the alternatives.
     """
