@@ -146,19 +146,18 @@ def _synthetic_regression(*, quick: bool, out_dir: Path, log) -> str:
 def _nonlinearity_configs(quick: bool, dataset: str) -> list[RunConfig]:
     depths = (2, 10) if quick else (2, 5, 10, 20, 30)
     out = []
+
+    def add(name: str, **kw) -> None:
+        out.append(RunConfig(name=name, model="dcnn", model_kwargs=kw, dataset=dataset,
+                             limit_train=_limit(quick), train=_train(quick, 3)))
+
     for depth in depths:
         for every in (1, 2, 3):
-            out.append(RunConfig(name=f"relu-every{every}-depth{depth}", model="dcnn",
-                                 model_kwargs={"depth": depth, "activation": "relu",
-                                               "nonlinearity_every": every},
-                                 dataset=dataset, limit_train=_limit(quick),
-                                 train=_train(quick, 3)))
+            add(f"relu-every{every}-depth{depth}", depth=depth, activation="relu",
+                nonlinearity_every=every)
         for slope in (0.2, 0.3, 0.5):
-            out.append(RunConfig(name=f"leaky{slope}-depth{depth}", model="dcnn",
-                                 model_kwargs={"depth": depth, "activation": "leaky_relu",
-                                               "negative_slope": slope},
-                                 dataset=dataset, limit_train=_limit(quick),
-                                 train=_train(quick, 3)))
+            add(f"leaky{slope}-depth{depth}", depth=depth, activation="leaky_relu",
+                negative_slope=slope)
     return out
 
 
