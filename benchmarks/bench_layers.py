@@ -10,6 +10,8 @@ against ``nn.Linear`` and against the naive DC layer measured in the same run. P
     python benchmarks/bench_layers.py                 # full grid (≈10–15 min on 2 cores)
     python benchmarks/bench_layers.py --quick         # a few seconds
     python benchmarks/bench_layers.py --sizes 1024 4096 4099 --batches 256
+    python benchmarks/bench_layers.py --malloc keep   # glibc keeps freed memory (see
+                                                      # compactnn.runtime)
 
 Writes ``<out>/layers.{csv,json,md}`` and ``<out>/layers_time_vs_n.png``.
 """
@@ -29,7 +31,9 @@ import torch
 from torch import nn
 
 import compactnn
+from compactnn.functional import circulant_fft_size
 from compactnn.layers import make_linear
+from compactnn.runtime import keep_freed_memory
 
 FAMILIES = ["dc", "circulant_projection", "circulant", "toeplitz", "dtnn", "acdc", "afdf"]
 DENSE_MAX_N = 8192  # nn.Linear(n, n) beyond this needs > 1 GiB of weights per layer
@@ -84,27 +88,51 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def time_module(module, x, repeats: int, device) -> dict:
-    """Median forward, backward and forward+backward seconds."""
-    g = torch.randn_like(module(x))
-    fwd, bwd, both = [], [], []
-    for i in range(repeats + 2):
+def time_modules(modules: dict, x, repeats: dict, device) -> dict:
+    """Median forward, backward and forward+backward seconds of each module, measured
+    round-robin (one call of each module per round) so that a slow spell of a shared machine
+    hits every module alike; a module stops once it has its ``repeats[name]`` calls."""
+    grads = {name: torch.randn_like(m(x)) for name, m in modules.items()}
+    times = {name: ([], [], []) for name in modules}
+    for i in range(max(repeats.values()) + 2):
+        for name, module in modules.items():
+            if i >= repeats[name] + 2:
+                continue
+            _sync(device)
+            t0 = time.perf_counter()
+            y = module(x)
+            _sync(device)
+            t1 = time.perf_counter()
+            y.backward(grads[name])
+            _sync(device)
+            t2 = time.perf_counter()
+            module.zero_grad(set_to_none=True)
+            x.grad = None
+            del y
+            if i >= 2:  # warm-up
+                for acc, v in zip(times[name], (t1 - t0, t2 - t1, t2 - t0), strict=True):
+                    acc.append(v)
+    return {name: {"fwd_s": statistics.median(f), "bwd_s": statistics.median(b),
+                   "fwdbwd_s": statistics.median(fb)} for name, (f, b, fb) in times.items()}
+
+
+def fft_floor(batch: int, n: int, repeats: int, device) -> float:
+    """Median seconds of the 5 bare batch FFTs a DC forward+backward cannot avoid (3 rfft +
+    2 irfft of ``(batch, size)``; size as the DC op chooses): its compute floor."""
+    size = circulant_fft_size(n, n, n)
+    v = torch.randn(batch, size, device=device)
+    vf = torch.fft.rfft(v)
+    times = []
+    for _ in range(repeats + 1):
         _sync(device)
         t0 = time.perf_counter()
-        y = module(x)
+        for _ in range(3):
+            torch.fft.rfft(v)
+        for _ in range(2):
+            torch.fft.irfft(vf, n=size)
         _sync(device)
-        t1 = time.perf_counter()
-        y.backward(g)
-        _sync(device)
-        t2 = time.perf_counter()
-        module.zero_grad(set_to_none=True)
-        x.grad = None
-        if i >= 2:  # warm-up
-            fwd.append(t1 - t0)
-            bwd.append(t2 - t1)
-            both.append(t2 - t0)
-    return {"fwd_s": statistics.median(fwd), "bwd_s": statistics.median(bwd),
-            "fwdbwd_s": statistics.median(both)}
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
 
 
 def measure_bandwidth(device, mib: int = 256) -> float:
@@ -121,9 +149,9 @@ def measure_bandwidth(device, mib: int = 256) -> float:
     return 2 * a.numel() * 4 / statistics.median(times[1:])
 
 
-def run(sizes, batches, families, repeats, device, out: Path, max_seconds: float) -> list[dict]:
+def run(sizes, batches, families, repeats, device, bandwidth: float,
+        max_seconds: float) -> list[dict]:
     rows = []
-    bandwidth = measure_bandwidth(device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s")
     t_start = time.perf_counter()
@@ -137,15 +165,15 @@ def run(sizes, batches, families, repeats, device, out: Path, max_seconds: float
             peer = _peer_circulant(n)
             if peer is not None:
                 cands["peer:torch_structured_circulant"] = peer
-            res = {}
+            reps = {}
             for name, mod in cands.items():
                 mod.to(device)
-                reps = repeats if n * b <= 2**21 else max(3, repeats // 3)
+                reps[name] = repeats if n * b <= 2**21 else max(3, repeats // 3)
                 if name == "nn.Linear" and n >= 4096:
-                    reps = max(3, reps // 3)
-                r = time_module(mod, x, reps, device)
-                r["saved_bytes"] = saved_bytes(mod, x)
-                res[name] = r
+                    reps[name] = max(3, reps[name] // 3)
+            res = time_modules(cands, x, reps, device)
+            for name, mod in cands.items():
+                res[name]["saved_bytes"] = saved_bytes(mod, x)
             for name, r in res.items():
                 row = {"layer": name, "n": n, "batch": b, **r}
                 for ref in ("nn.Linear", "naive_dc"):
@@ -158,6 +186,7 @@ def run(sizes, batches, families, repeats, device, out: Path, max_seconds: float
                     # must read x and write y forward; read g, x and write dx backward
                     row["traffic_floor_fwd_s"] = 2 * b * n * 4 / bandwidth
                     row["traffic_floor_fwdbwd_s"] = 5 * b * n * 4 / bandwidth
+                    row["fft_floor_fwdbwd_s"] = fft_floor(b, n, reps["dc"], device)
                 rows.append(row)
             dc = res.get("dc")
             if dc is not None:
@@ -180,7 +209,8 @@ def write_outputs(rows, out: Path, meta: dict) -> None:
         w.writeheader()
         w.writerows(rows)
     (out / "layers.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [f"Device: {meta['device']}, torch {meta['torch']}, {meta['threads']} threads. "
+    lines = [f"Device: {meta['device']}, torch {meta['torch']}, {meta['threads']} threads, "
+             f"malloc: {meta['malloc']}. Modules measured round-robin in one process. "
              "Times are medians (ms); ratios > 1 mean faster than the reference; "
              "mem = bytes saved for backward relative to the reference.", "",
              "| layer | n | batch | fwd ms | bwd ms | fwd+bwd ms | × vs nn.Linear | "
@@ -194,6 +224,26 @@ def write_outputs(rows, out: Path, meta: dict) -> None:
                      f"{fmt(r, 'bwd_s', 1e3)} | {fmt(r, 'fwdbwd_s', 1e3)} | "
                      f"{fmt(r, 'speedup_vs_nn_linear')} | {fmt(r, 'speedup_vs_naive_dc')} | "
                      f"{fmt(r, 'mem_vs_naive_dc')} | {r['saved_bytes'] / 2**20:.2f} |")
+    lines += ["", "DC layer against its floors: the 5 bare batch FFTs it cannot avoid (measured in "
+              "the same run) and the memory traffic (5 · batch · n · 4 bytes at the measured "
+              f"copy bandwidth, {meta['bandwidth_GBps']:.1f} GB/s).", "",
+              "| n | batch | DC fwd+bwd ms | FFT floor ms | × FFT floor | traffic floor ms | "
+              "× traffic floor |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["layer"] == "dc":
+            lines.append(f"| {r['n']} | {r['batch']} | {fmt(r, 'fwdbwd_s', 1e3)} | "
+                         f"{fmt(r, 'fft_floor_fwdbwd_s', 1e3)} | "
+                         f"{r['fwdbwd_s'] / r['fft_floor_fwdbwd_s']:.2f} | "
+                         f"{fmt(r, 'traffic_floor_fwdbwd_s', 1e3, 3)} | "
+                         f"{r['fwdbwd_s'] / r['traffic_floor_fwdbwd_s']:.1f} |")
+    dc = {(r["n"], r["batch"]): r["fwdbwd_s"] for r in rows if r["layer"] == "dc"}
+    odd = [(n, b) for n, b in dc if n & (n - 1) and (1 << (n.bit_length() - 1), b) in dc]
+    if odd:
+        lines += ["", "Sizes that are not powers of two, against the power of two below them "
+                  "(DC fwd+bwd time ratio):", ""]
+        for n, b in sorted(odd):
+            p2 = 1 << (n.bit_length() - 1)
+            lines.append(f"- n={n} vs {p2}, batch {b}: {dc[(n, b)] / dc[(p2, b)]:.2f}×")
     (out / "layers.md").write_text("\n".join(lines) + "\n")
     try:
         import matplotlib
@@ -231,13 +281,19 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", default="results/benchmarks")
     p.add_argument("--max-seconds", type=float, default=1800)
+    p.add_argument("--malloc", choices=["default", "keep"], default="default",
+                   help="keep: compactnn.runtime.keep_freed_memory() first (glibc)")
     p.add_argument("--quick", action="store_true", help="tiny grid (smoke test)")
     a = p.parse_args(argv)
+    if a.malloc == "keep" and not keep_freed_memory():
+        p.error("--malloc keep needs glibc's mallopt")
     if a.quick:
         a.sizes, a.batches, a.repeats = [256, 257], [8], 3
     device = torch.device(a.device)
-    rows = run(a.sizes, a.batches, a.families, a.repeats, device, Path(a.out), a.max_seconds)
-    meta = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
+    bandwidth = measure_bandwidth(device)
+    rows = run(a.sizes, a.batches, a.families, a.repeats, device, bandwidth, a.max_seconds)
+    meta = {"malloc": a.malloc, "bandwidth_GBps": bandwidth / 1e9,
+            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "compactnn": compactnn.__version__, "python": platform.python_version(),
             "machine": platform.machine()}

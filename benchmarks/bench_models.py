@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_layers import NaiveDC, saved_bytes  # noqa: E402
 
 from compactnn import DCNN, MLP  # noqa: E402
+from compactnn.runtime import keep_freed_memory  # noqa: E402
 
 
 def build(name: str, width: int, depth: int) -> nn.Module:
@@ -83,27 +84,33 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--models", nargs="+", default=["dcnn", "naive_dcnn", "dense_mlp"])
     p.add_argument("--out", default="results/benchmarks")
+    p.add_argument("--malloc", choices=["default", "keep"], default="default",
+                   help="keep: compactnn.runtime.keep_freed_memory() in each model's process")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--single", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.quick:
         a.width, a.depth, a.batch, a.steps = 256, 4, 32, 2
     if a.single:  # child process: one model, JSON on stdout
+        if a.malloc == "keep" and not keep_freed_memory():
+            p.error("--malloc keep needs glibc's mallopt")
         print(json.dumps(measure(a.single, a.width, a.depth, a.batch, a.steps)))
         return
     rows = []
     for name in a.models:
         cmd = [sys.executable, __file__, "--single", name, "--width", str(a.width),
-               "--depth", str(a.depth), "--batch", str(a.batch), "--steps", str(a.steps)]
+               "--depth", str(a.depth), "--batch", str(a.batch), "--steps", str(a.steps),
+               "--malloc", a.malloc]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        row = json.loads(out.strip().splitlines()[-1])
+        row = {**json.loads(out.strip().splitlines()[-1]), "malloc": a.malloc}
         rows.append(row)
         print(f"{name:11s} params {row['params']:>12,}  {row['samples_per_s']:9.1f} samples/s  "
               f"saved {row['saved_MiB']:8.1f} MiB  peak +{row['peak_rss_delta_MiB']:8.1f} MiB  "
               f"latency(b=1) {row['latency_b1_ms']:8.2f} ms", flush=True)
     ref = {r["model"]: r for r in rows}
     lines = [f"Width {a.width}, depth {a.depth}, batch {a.batch}, SGD step, "
-             f"torch {torch.__version__}, {torch.get_num_threads()} threads (medians).", "",
+             f"torch {torch.__version__}, {torch.get_num_threads()} threads, malloc {a.malloc} "
+             "(medians; each model in its own process).", "",
              "| model | parameters | samples/s | saved for backward (MiB) | peak RSS increase "
              "(MiB) | latency batch 1 (ms) |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:

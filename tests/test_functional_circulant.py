@@ -7,9 +7,10 @@ import torch
 
 from compactnn import functional as F
 
-# 11 and 13 are not 7-smooth: they exercise the folded linear-convolution path
+# 11 and 13 are odd and not 7-smooth: they exercise the folded linear-convolution path (both
+# of its branches); 22 and 26 are even and 13-smooth: direct FFTs of length n
 SHAPES = [(8, 8), (7, 7), (9, 4), (4, 9), (1, 5), (6, 1), (16, 16), (11, 11), (13, 5), (5, 13),
-          (1, 11), (11, 1)]
+          (1, 11), (11, 1), (22, 22), (26, 9), (9, 26)]
 BATCHES = [(), (3,), (2, 3)]
 
 
@@ -56,7 +57,7 @@ def test_diag_circulant_diag_matches_dense_and_scipy(shape, batch, dtype):
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (7, 7), (9, 4), (4, 9), (5, 1), (11, 11), (13, 4),
-                                   (4, 13)])
+                                   (4, 13), (22, 22), (26, 9)])
 @pytest.mark.parametrize("batch", [(), (3,), (2, 2)])
 def test_gradcheck_all_arguments(shape, batch):
     n_in, out = shape
@@ -72,6 +73,27 @@ def test_gradcheck_all_arguments(shape, batch):
     assert torch.autograd.gradcheck(f, (x, c, d_in, d_out, b))
     assert torch.autograd.gradgradcheck(lambda x, c: F.diag_circulant_diag(x, c), (
         torch.randn(*batch, n, **opts), torch.randn(n, **opts)))
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (11, 11), (13, 5), (5, 13)])
+def test_backward_scratch_reuse_does_not_touch_saved_tensors(shape):
+    # backward writes intermediate results over one scratch tensor: a second backward through
+    # the same graph (retain_graph) must give the same gradients, and the returned ∂x must not
+    # alias anything backward still reads
+    n_in, out = shape
+    n = max(shape)
+    x = torch.randn(4, n_in, requires_grad=True)
+    params = [torch.randn(n, requires_grad=True), torch.randn(n_in, requires_grad=True),
+              torch.randn(out, requires_grad=True), torch.randn(out, requires_grad=True)]
+    y = F.diag_circulant_diag(x, params[0], d_in=params[1], d_out=params[2], bias=params[3],
+                              out_features=out)
+    g = torch.randn_like(y)
+    first = torch.autograd.grad(y, [x, *params], g, retain_graph=True)
+    for t in first:
+        t.add_(1.0)  # scribble over the returned gradients
+    second = torch.autograd.grad(y, [x, *params], g)
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a - 1.0, b)
 
 
 def test_fast_gradients_equal_dense_reference_gradients():
@@ -137,5 +159,9 @@ def test_fft_size_choice():
     size = F.circulant_fft_size(4099, 4099, 4099)  # prime: linear convolution, folded
     assert size >= 2 * 4099 - 1 and F.fast_fft_size(size, (2, 3, 5, 7)) == size
     assert F.circulant_fft_size(11, 3, 11) == F.fast_fft_size(11 + 11 - 1, (2, 3, 5, 7))
+    assert F.circulant_fft_size(2816, 2816, 2816) == 2816  # even, 2^8 * 11: direct
+    assert F.circulant_fft_size(8190, 8190, 8190) == 8190  # even, 2 * 3^2 * 5 * 7 * 13
+    assert F.circulant_fft_size(1001, 1001, 1001) == 2016  # odd 7 * 11 * 13: folded
+    assert F.circulant_fft_size(2 * 17, 34, 34) == F.fast_fft_size(67, (2, 3, 5, 7))
     with pytest.raises(ValueError, match="c_spectrum"):
         F.diag_circulant_diag(torch.randn(2, 11), torch.randn(11), c_spectrum=torch.randn(6))

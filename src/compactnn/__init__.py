@@ -1,6 +1,6 @@
 """compactnn: compact deep networks built from structured matrices."""
 
-from . import functional, init
+from . import functional, init, runtime
 from .layers import (
     Circulant,
     CirculantProjection,
@@ -29,4 +29,5 @@ __all__ = [
     "init",
     "make_linear",
     "register_layer",
+    "runtime",
 ]

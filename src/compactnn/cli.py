@@ -10,6 +10,7 @@ from .init import INIT_SCHEMES
 from .layers.registry import available_layers, get_layer_class
 from .models import MODELS
 from .models.mlp import ACTIVATIONS
+from .runtime import keep_freed_memory
 from .train import NonFiniteLossError, TrainConfig
 from .train.loop import OPTIMIZERS, SCHEDULES
 
@@ -155,6 +156,9 @@ def _cmd_report(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compactnn",
                                 description="Compact deep networks from structured matrices.")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="keep freed memory in the process instead of returning it to the system "
+                        "(glibc; faster CPU training of FFT layers, see compactnn.runtime)")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="list layer families, models, data sets, inits")
@@ -221,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.keep_freed_memory and not keep_freed_memory():
+        print("compactnn: warning: --keep-freed-memory needs glibc's mallopt; ignored",
+              file=sys.stderr)
     if args.command == "train" and args.model in ("mlp", "shl") and args.layer is None:
         args.layer = "dc"
     try:

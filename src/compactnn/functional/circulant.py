@@ -17,10 +17,11 @@ Every circulant-based layer of the library is a special case:
 * circulant projection (Cheng et al. 2015):   ``d_in = ±1`` (fixed buffer), ``d_out = None``
 * plain circulant:                            ``d_in = d_out = None``
 
-Speed: FFTs of length ``n`` when ``n`` has no prime factor above 7; otherwise (a prime ``n``,
-say) the circular convolution is computed as a *linear* convolution at the next 7-smooth
-length ``L ≥ n + max(in, out) - 1`` and folded back (``y_k = z_k + z_{k+n}``) — about 2× the
-work of a power of two instead of the ~15× of a Bluestein FFT of prime length.
+Speed: FFTs of length ``n`` when that is fast (``n`` 7-smooth, or even and 13-smooth, see
+:func:`circulant_fft_size`); otherwise (a prime ``n``, say) the circular convolution is computed
+as a *linear* convolution at the next 7-smooth length ``L ≥ n + max(in, out) - 1`` and folded
+back (``y_k = z_k + z_{k+n}``) — about 2× the work of a power of two instead of the ~15× of a
+Bluestein FFT of prime length.
 Per call: 2 batch FFTs forward, ≤ 3 backward; the batch reduction for ``∂c`` is done on a
 real view (complex reductions over the batch axis are ~10× slower on CPU).
 Memory: backward keeps ``x`` (the caller's tensor), the parameters, the circulant's spectrum
@@ -64,10 +65,16 @@ def fast_fft_size(n: int, primes: tuple[int, ...] = (2, 3, 5)) -> int:
 
 @functools.lru_cache(maxsize=256)
 def circulant_fft_size(n: int, in_features: int, out_features: int) -> int:
-    """FFT length used for an ``n``-circulant acting on ``in`` inputs, keeping ``out`` rows:
-    ``n`` itself when 7-smooth, else the 7-smooth ``L ≥ n + max(in, out) - 1`` (linear
-    convolution, folded)."""
-    if fast_fft_size(n, (2, 3, 5, 7)) == n:
+    """FFT length used for an ``n``-circulant acting on ``in`` inputs, keeping ``out`` rows.
+
+    ``n`` itself when its real FFT is fast: ``n`` 7-smooth, or even and 13-smooth. Otherwise
+    (primes, odd sizes with a factor 11 or 13, any larger prime factor) the 7-smooth
+    ``L ≥ n + max(in, out) - 1``: a linear convolution, folded. The rule follows measurements
+    of MKL's batch real FFTs on CPU (``benchmarks/bench_layers.py``): a prime length is ~15×
+    slower than a folded length, an odd 13-smooth length up to 1.5× slower, while an even
+    length with factors 11 or 13 is up to 3× faster than folding it."""
+    if fast_fft_size(n, (2, 3, 5, 7)) == n or (
+            n % 2 == 0 and fast_fft_size(n, (2, 3, 5, 7, 11, 13)) == n):
         return n
     return fast_fft_size(n + max(in_features, out_features) - 1, (2, 3, 5, 7))
 
@@ -91,17 +98,27 @@ def _reversed_spectrum(c: Tensor, size: int) -> Tensor:
 
 
 def _circ_from_spectrum(vf: Tensor, spectrum: Tensor, n: int, size: int, rows: int,
-                        v_len: int) -> Tensor:
+                        v_len: int, out: Tensor | None = None) -> Tensor:
     """``(circ(c) · pad_n(v))[..., :rows]`` from ``vf = rfft(v, size)`` and
     ``spectrum = rfft(c, size)``; consumes ``vf`` (multiplied in place when no graph is built).
 
     ``size == n``: one circular convolution. ``size > n``: a linear convolution
-    ``z = c * v`` (length ``n + v_len - 1 ≤ size``) folded modulo ``n``.
+    ``z = c * v`` (length ``n + v_len - 1 ≤ size``) folded modulo ``n``. ``out`` (optional, no
+    graph only) is a scratch tensor of the result's shape the caller no longer needs: the
+    result is written into it instead of a fresh allocation (each fresh multi-MiB tensor costs
+    page faults on CPU, comparable to an elementwise pass).
     """
-    vf = vf * spectrum if torch.is_grad_enabled() else vf.mul_(spectrum)
-    z = torch.fft.irfft(vf, n=size)
+    building = torch.is_grad_enabled()
+    vf = vf * spectrum if building else vf.mul_(spectrum)
+    if building or (out is not None and out.shape[-1] != rows):
+        out = None
     if size == n:
-        return z[..., :rows] if rows < n else z
+        if rows < n:
+            return torch.fft.irfft(vf, n=size)[..., :rows]
+        return torch.fft.irfft(vf, n=size) if out is None else torch.fft.irfft(vf, n=size, out=out)
+    z = torch.fft.irfft(vf, n=size)
+    if size >= n + rows:  # z_{k+n} for k < rows exists (zero beyond the convolution's length)
+        return torch.add(z[..., :rows], z[..., n:n + rows], out=out)
     wrap = min(rows, v_len - 1)  # z_{k+n} is nonzero only for k ≤ v_len - 2
     u = z[..., :rows].clone()
     if wrap > 0:
@@ -167,11 +184,21 @@ class _DiagCirculantDiag(torch.autograd.Function):
 
         if need_b:
             grad_b = _flat_batch(g).sum(0)
+        # Without a graph, one scratch tensor of g's shape carries g ⊙ u, then g ⊙ d_out, then
+        # (square layers) ∂x: fresh multi-MiB tensors cost page faults on CPU.
+        reuse = not torch.is_grad_enabled()
+        scratch = None
         if need_dout:
-            grad_dout = (_flat_batch(g) * _flat_batch(u)).sum(0)
+            scratch = g * u
+            grad_dout = _flat_batch(scratch).sum(0)
         if not (need_x or need_c or need_din):
             return grad_x, grad_c, grad_din, grad_dout, grad_b, None, None, None
-        gu = g if d_out is None else g * d_out
+        if d_out is None:
+            gu = g
+        elif reuse and scratch is not None:
+            gu = torch.mul(g, d_out, out=scratch)
+        else:
+            gu = scratch = g * d_out
         gf = torch.fft.rfft(gu, n=size)  # zero-pads the truncated rows
         del gu
         if need_c:
@@ -180,6 +207,7 @@ class _DiagCirculantDiag(torch.autograd.Function):
             xs = x if d_in is None else x * d_in
             r = torch.fft.irfft(_batch_cross_correlation(torch.fft.rfft(xs, n=size), gf),
                                 n=size)
+            del xs
             if size == n:
                 grad_c = r
             else:  # lags 0..out-1 sit at r[:out], lags -(in-1)..-1 at the end of r
@@ -189,11 +217,16 @@ class _DiagCirculantDiag(torch.autograd.Function):
                     grad_c[n - n_in + 1:] += r[size - n_in + 1:]
         if need_x or need_din:
             ct = cf.conj() if size == n else _reversed_spectrum(c, size)
-            gxs = _circ_from_spectrum(gf, ct, n, size, n_in, out)  # circ(c)^T g
+            # circ(c)^T g, written over the scratch tensor when shapes allow
+            gxs = _circ_from_spectrum(gf, ct, n, size, n_in, out,
+                                      out=scratch if reuse else None)
             if need_din:
                 grad_din = (_flat_batch(gxs) * _flat_batch(x)).sum(0)
             if need_x:
-                grad_x = gxs if d_in is None else gxs * d_in
+                if d_in is None:
+                    grad_x = gxs
+                else:
+                    grad_x = gxs.mul_(d_in) if reuse else gxs * d_in
         return grad_x, grad_c, grad_din, grad_dout, grad_b, None, None, None
 
 
