@@ -64,6 +64,29 @@ def test_dct_matches_scipy_and_is_orthonormal(n):
     assert torch.autograd.gradcheck(F.idct, (torch.randn(2, n, dtype=D, requires_grad=True),))
 
 
+def test_dct_keeps_nothing_for_backward_and_has_second_derivatives():
+    saved = []
+    x = torch.randn(3, 10, dtype=D, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        F.idct(F.dct(x))
+    assert saved == []  # orthogonal: backward is the other transform, nothing is stored
+    for f in (F.dct, F.idct):
+        assert torch.autograd.gradgradcheck(f, (torch.randn(2, 7, dtype=D, requires_grad=True),))
+    with pytest.raises(ValueError, match="floating-point"):
+        F.dct(torch.arange(4))
+
+
+def test_acdc_saves_only_real_activations():
+    layer = ACDC(64, 64)
+    x = torch.randn(8, 64, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        layer(x)
+    assert not any(t.is_complex() for t in saved)
+    big = {t.untyped_storage().data_ptr() for t in saved if t.numel() >= 8 * 64}
+    assert len(big - {x.untyped_storage().data_ptr()}) <= 1  # the input of the d-multiply
+
+
 @pytest.mark.parametrize("shape", [(8, 8), (6, 10), (10, 6)])
 def test_acdc_matches_explicit_product(shape):
     n_in, out = shape
