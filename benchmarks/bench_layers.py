@@ -88,16 +88,14 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def time_modules(modules: dict, x, repeats: dict, device) -> dict:
+def time_modules(modules: dict, x, repeats: int, device) -> dict:
     """Median forward, backward and forward+backward seconds of each module, measured
-    round-robin (one call of each module per round) so that a slow spell of a shared machine
-    hits every module alike; a module stops once it has its ``repeats[name]`` calls."""
+    round-robin (one call of each module per round, ``repeats`` rounds after 2 warm-up
+    rounds) so that a slow spell of a shared machine hits every module alike."""
     grads = {name: torch.randn_like(m(x)) for name, m in modules.items()}
     times = {name: ([], [], []) for name in modules}
-    for i in range(max(repeats.values()) + 2):
+    for i in range(repeats + 2):
         for name, module in modules.items():
-            if i >= repeats[name] + 2:
-                continue
             _sync(device)
             t0 = time.perf_counter()
             y = module(x)
@@ -165,12 +163,9 @@ def run(sizes, batches, families, repeats, device, bandwidth: float,
             peer = _peer_circulant(n)
             if peer is not None:
                 cands["peer:torch_structured_circulant"] = peer
-            reps = {}
-            for name, mod in cands.items():
+            for mod in cands.values():
                 mod.to(device)
-                reps[name] = repeats if n * b <= 2**21 else max(3, repeats // 3)
-                if name == "nn.Linear" and n >= 4096:
-                    reps[name] = max(3, reps[name] // 3)
+            reps = repeats if n * b <= 2**21 else max(3, repeats // 3)
             res = time_modules(cands, x, reps, device)
             for name, mod in cands.items():
                 res[name]["saved_bytes"] = saved_bytes(mod, x)
@@ -186,7 +181,7 @@ def run(sizes, batches, families, repeats, device, bandwidth: float,
                     # must read x and write y forward; read g, x and write dx backward
                     row["traffic_floor_fwd_s"] = 2 * b * n * 4 / bandwidth
                     row["traffic_floor_fwdbwd_s"] = 5 * b * n * 4 / bandwidth
-                    row["fft_floor_fwdbwd_s"] = fft_floor(b, n, reps["dc"], device)
+                    row["fft_floor_fwdbwd_s"] = fft_floor(b, n, reps, device)
                 rows.append(row)
             dc = res.get("dc")
             if dc is not None:

@@ -82,6 +82,8 @@ def main(argv=None) -> None:
     p.add_argument("--depth", type=int, default=32)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="each model runs this many times, alternating; medians are reported")
     p.add_argument("--models", nargs="+", default=["dcnn", "naive_dcnn", "dense_mlp"])
     p.add_argument("--out", default="results/benchmarks")
     p.add_argument("--malloc", choices=["default", "keep"], default="default",
@@ -90,27 +92,35 @@ def main(argv=None) -> None:
     p.add_argument("--single", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.quick:
-        a.width, a.depth, a.batch, a.steps = 256, 4, 32, 2
+        a.width, a.depth, a.batch, a.steps, a.rounds = 256, 4, 32, 2, 1
     if a.single:  # child process: one model, JSON on stdout
         if a.malloc == "keep" and not keep_freed_memory():
             p.error("--malloc keep needs glibc's mallopt")
         print(json.dumps(measure(a.single, a.width, a.depth, a.batch, a.steps)))
         return
+    runs: dict[str, list[dict]] = {name: [] for name in a.models}
+    for k in range(a.rounds):  # models alternate, so a slow spell of the machine hits all
+        for name in a.models:
+            cmd = [sys.executable, __file__, "--single", name, "--width", str(a.width),
+                   "--depth", str(a.depth), "--batch", str(a.batch), "--steps", str(a.steps),
+                   "--malloc", a.malloc]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            runs[name].append(r)
+            print(f"round {k + 1} {name:11s} params {r['params']:>12,}  "
+                  f"{r['samples_per_s']:9.1f} samples/s  saved {r['saved_MiB']:8.1f} MiB  "
+                  f"peak +{r['peak_rss_delta_MiB']:8.1f} MiB  "
+                  f"latency(b=1) {r['latency_b1_ms']:8.2f} ms", flush=True)
     rows = []
-    for name in a.models:
-        cmd = [sys.executable, __file__, "--single", name, "--width", str(a.width),
-               "--depth", str(a.depth), "--batch", str(a.batch), "--steps", str(a.steps),
-               "--malloc", a.malloc]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        row = {**json.loads(out.strip().splitlines()[-1]), "malloc": a.malloc}
+    for rs in runs.values():
+        row = {**rs[0], "malloc": a.malloc, "rounds": len(rs)}
+        for key in ("step_s", "samples_per_s", "peak_rss_delta_MiB", "latency_b1_ms"):
+            row[key] = statistics.median(r[key] for r in rs)
         rows.append(row)
-        print(f"{name:11s} params {row['params']:>12,}  {row['samples_per_s']:9.1f} samples/s  "
-              f"saved {row['saved_MiB']:8.1f} MiB  peak +{row['peak_rss_delta_MiB']:8.1f} MiB  "
-              f"latency(b=1) {row['latency_b1_ms']:8.2f} ms", flush=True)
     ref = {r["model"]: r for r in rows}
     lines = [f"Width {a.width}, depth {a.depth}, batch {a.batch}, SGD step, "
              f"torch {torch.__version__}, {torch.get_num_threads()} threads, malloc {a.malloc} "
-             "(medians; each model in its own process).", "",
+             f"(medians over {a.rounds} alternating rounds; each run in its own process).", "",
              "| model | parameters | samples/s | saved for backward (MiB) | peak RSS increase "
              "(MiB) | latency batch 1 (ms) |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -5,6 +5,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,3 +50,14 @@ def test_saved_bytes_counts_activations_not_parameters():
     x = torch.randn(8, 64, requires_grad=True)
     # ReLU saves its output (8x64 floats); Linear saves x (excluded: the caller's tensor)
     assert bench.saved_bytes(lin, x) == 8 * 64 * 4
+
+
+def test_bench_models_quick(tmp_path):
+    bench = _load("bench_models")
+    bench.main(["--quick", "--out", str(tmp_path), "--models", "dcnn", "naive_dcnn"])
+    rows = {r["model"]: r for r in json.loads((tmp_path / "models.json").read_text())}
+    assert set(rows) == {"dcnn", "naive_dcnn"}
+    # the fused op keeps half the activations of plain autograd through torch.fft
+    assert rows["dcnn"]["saved_MiB"] == pytest.approx(rows["naive_dcnn"]["saved_MiB"] / 2,
+                                                      rel=0.05)
+    assert "DCNN vs naive DCNN" in (tmp_path / "models.md").read_text()
