@@ -6,6 +6,7 @@ import scipy.linalg
 import torch
 
 from compactnn import functional as F
+from compactnn.functional import circulant as circulant_module
 
 # 11 and 13 are odd and not 7-smooth: they exercise the folded linear-convolution path (both
 # of its branches); 22 and 26 are even and 13-smooth: direct FFTs of length n
@@ -56,10 +57,19 @@ def test_diag_circulant_diag_matches_dense_and_scipy(shape, batch, dtype):
         np.testing.assert_allclose(y.double().numpy(), oracle, rtol=1e-4, atol=1e-4)
 
 
+@pytest.fixture(params=["keep", "recompute"])
+def spectrum_policy(request, monkeypatch):
+    """Both backward paths: the input spectrum kept from forward (small tensors) or
+    recomputed (the path of large tensors, forced here by a zero threshold)."""
+    if request.param == "recompute":
+        monkeypatch.setattr(circulant_module, "KEEP_SPECTRUM_MAX_FLOATS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("shape", [(8, 8), (7, 7), (9, 4), (4, 9), (5, 1), (11, 11), (13, 4),
                                    (4, 13), (22, 22), (26, 9)])
 @pytest.mark.parametrize("batch", [(), (3,), (2, 2)])
-def test_gradcheck_all_arguments(shape, batch):
+def test_gradcheck_all_arguments(shape, batch, spectrum_policy):
     n_in, out = shape
     n = max(shape)
     opts = {"dtype": torch.float64, "requires_grad": True}
@@ -76,7 +86,7 @@ def test_gradcheck_all_arguments(shape, batch):
 
 
 @pytest.mark.parametrize("shape", [(16, 16), (11, 11), (13, 5), (5, 13)])
-def test_backward_scratch_reuse_does_not_touch_saved_tensors(shape):
+def test_backward_scratch_reuse_does_not_touch_saved_tensors(shape, spectrum_policy):
     # backward writes intermediate results over one scratch tensor: a second backward through
     # the same graph (retain_graph) must give the same gradients, and the returned ∂x must not
     # alias anything backward still reads
@@ -165,3 +175,27 @@ def test_fft_size_choice():
     assert F.circulant_fft_size(2 * 17, 34, 34) == F.fast_fft_size(67, (2, 3, 5, 7))
     with pytest.raises(ValueError, match="c_spectrum"):
         F.diag_circulant_diag(torch.randn(2, 11), torch.randn(11), c_spectrum=torch.randn(6))
+
+
+def _saved(fn):
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        fn()
+    return saved
+
+
+@pytest.mark.parametrize("batch", [4, 512])
+def test_backward_keeps_a_batch_spectrum_only_while_it_is_small(batch):
+    n = 1024
+    x = torch.randn(batch, n, requires_grad=True)
+    c, d, b = (torch.randn(n, requires_grad=True) for _ in range(3))
+    saved = _saved(lambda: F.diag_circulant_diag(x, c, d_out=d, bias=b))
+    spectra = [t for t in saved if t.is_complex() and t.dim() == 2]  # batch-sized spectra
+    floats = batch * (n // 2 + 1) * 2
+    if floats <= circulant_module.KEEP_SPECTRUM_MAX_FLOATS:
+        assert len(spectra) == 1 and spectra[0].shape == (batch, n // 2 + 1)
+    else:
+        assert spectra == []
+    real_acts = [t for t in saved if not t.is_complex() and t.dim() == 2]
+    # x itself (the caller's tensor) and the pre-diagonal activation u, nothing else
+    assert len(real_acts) == 2 and x.data_ptr() in {t.data_ptr() for t in real_acts}

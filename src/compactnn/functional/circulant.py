@@ -26,7 +26,9 @@ Per call: 2 batch FFTs forward, ≤ 3 backward; the batch reduction for ``∂c``
 real view (complex reductions over the batch axis are ~10× slower on CPU).
 Memory: backward keeps ``x`` (the caller's tensor), the parameters, the circulant's spectrum
 (parameter-sized) and, only when ``d_out`` is trained, the pre-diagonal activation ``u``
-(``out`` reals per sample) — never a batch-sized complex spectrum.
+(``out`` reals per sample). The spectrum of the input is kept too only while it is small
+(:data:`KEEP_SPECTRUM_MAX_FLOATS`, 1 MiB), where one FFT fewer matters more than the bytes;
+larger batches recompute it in backward.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "KEEP_SPECTRUM_MAX_FLOATS",
     "circulant_dense",
     "circulant_fft_size",
     "circulant_matmul",
@@ -46,6 +49,12 @@ __all__ = [
     "project_circulant",
     "weighted_diagonal_means",
 ]
+
+
+# Backward needs the spectrum of ``d_in ⊙ x`` for ``∂c``. Up to this many floats (1 MiB in
+# float32: batch ≤ 32 at n = 4096) forward keeps it, saving one batch FFT as plain autograd
+# does; above, backward recomputes it so that no batch-sized complex tensor stays alive.
+KEEP_SPECTRUM_MAX_FLOATS = 2**18
 
 
 def fast_fft_size(n: int, primes: tuple[int, ...] = (2, 3, 5)) -> int:
@@ -98,9 +107,10 @@ def _reversed_spectrum(c: Tensor, size: int) -> Tensor:
 
 
 def _circ_from_spectrum(vf: Tensor, spectrum: Tensor, n: int, size: int, rows: int,
-                        v_len: int, out: Tensor | None = None) -> Tensor:
+                        v_len: int, out: Tensor | None = None, consume: bool = True) -> Tensor:
     """``(circ(c) · pad_n(v))[..., :rows]`` from ``vf = rfft(v, size)`` and
-    ``spectrum = rfft(c, size)``; consumes ``vf`` (multiplied in place when no graph is built).
+    ``spectrum = rfft(c, size)``; with ``consume``, ``vf`` is multiplied in place when no graph
+    is built.
 
     ``size == n``: one circular convolution. ``size > n``: a linear convolution
     ``z = c * v`` (length ``n + v_len - 1 ≤ size``) folded modulo ``n``. ``out`` (optional, no
@@ -109,7 +119,7 @@ def _circ_from_spectrum(vf: Tensor, spectrum: Tensor, n: int, size: int, rows: i
     page faults on CPU, comparable to an elementwise pass).
     """
     building = torch.is_grad_enabled()
-    vf = vf * spectrum if building else vf.mul_(spectrum)
+    vf = vf.mul_(spectrum) if consume and not building else vf * spectrum
     if building or (out is not None and out.shape[-1] != rows):
         out = None
     if size == n:
@@ -130,22 +140,25 @@ def _circ_apply(v: Tensor, spectrum: Tensor, n: int, size: int, rows: int) -> Te
     return _circ_from_spectrum(torch.fft.rfft(v, n=size), spectrum, n, size, rows, v.shape[-1])
 
 
-def _batch_cross_correlation(xf: Tensor, gf: Tensor) -> Tensor:
-    """``Σ_b conj(xf_b) · gf_b`` over all leading dims; consumes ``xf`` (conjugated and
-    multiplied in place when no graph is built). The sum runs on a real view: a reduction of
+def _batch_cross_correlation(xf: Tensor, gf: Tensor, consume: bool = True) -> Tensor:
+    """``Σ_b conj(xf_b) · gf_b`` over all leading dims; with ``consume``, ``xf`` is conjugated
+    and multiplied in place when no graph is built. The sum runs on a real view: a reduction of
     a complex tensor over its batch axis is ~10× slower on CPU."""
-    if torch.is_grad_enabled():
+    if torch.is_grad_enabled() or not consume:
         prod = xf.conj() * gf
     else:
         prod = xf.conj_physical_().mul_(gf)
     return torch.view_as_complex(torch.view_as_real(_flat_batch(prod)).sum(0))
 
 
-def _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum):
-    """Forward of :class:`_DiagCirculantDiag`; returns ``(y, u, spectrum of c)``."""
+def _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum, keep_xf=False):
+    """Forward of :class:`_DiagCirculantDiag`; returns ``(y, u, spectrum of c, xf)`` with
+    ``xf`` the spectrum of ``d_in ⊙ x`` when ``keep_xf``, else ``None``."""
     xs = x if d_in is None else x * d_in
     cf = torch.fft.rfft(c, n=size) if c_spectrum is None else c_spectrum
-    u = _circ_apply(xs, cf, c.shape[-1], size, out_features)
+    xf = torch.fft.rfft(xs, n=size)
+    u = _circ_from_spectrum(xf, cf, c.shape[-1], size, out_features, xs.shape[-1],
+                            consume=not keep_xf)
     if d_out is not None and bias is not None:
         y = torch.addcmul(bias, u, d_out)
     elif d_out is not None:
@@ -154,7 +167,7 @@ def _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum):
         y = u + bias
     else:
         y = u.contiguous()
-    return y, u, cf
+    return y, u, cf, (xf if keep_xf else None)
 
 
 class _DiagCirculantDiag(torch.autograd.Function):
@@ -162,15 +175,18 @@ class _DiagCirculantDiag(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, c, d_in, d_out, bias, out_features, size, c_spectrum):
-        y, u, cf = _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum)
+        spectrum_floats = x.numel() // max(x.shape[-1], 1) * (size // 2 + 1) * 2
+        keep_xf = ctx.needs_input_grad[1] and spectrum_floats <= KEEP_SPECTRUM_MAX_FLOATS
+        y, u, cf, xf = _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum,
+                                     keep_xf)
         save_u = d_out is not None and ctx.needs_input_grad[3]
         ctx.out_features, ctx.in_features, ctx.size = out_features, x.shape[-1], size
-        ctx.save_for_backward(x, c, cf, d_in, d_out, u.contiguous() if save_u else None)
+        ctx.save_for_backward(x, c, cf, d_in, d_out, u.contiguous() if save_u else None, xf)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, c, cf, d_in, d_out, u = ctx.saved_tensors
+        x, c, cf, d_in, d_out, u, xf = ctx.saved_tensors
         n, n_in, out, size = c.shape[-1], ctx.in_features, ctx.out_features, ctx.size
         need_x, need_c, need_din, need_dout, need_b = ctx.needs_input_grad[:5]
         grad_x = grad_c = grad_din = grad_dout = grad_b = None
@@ -204,10 +220,11 @@ class _DiagCirculantDiag(torch.autograd.Function):
         if need_c:
             # dL/dc_k = Σ_b Σ_i gu_i xs_{(i-k) mod n}: a cross-correlation, reduced over the
             # batch in the frequency domain, then folded to the n circular lags.
-            xs = x if d_in is None else x * d_in
-            r = torch.fft.irfft(_batch_cross_correlation(torch.fft.rfft(xs, n=size), gf),
-                                n=size)
-            del xs
+            kept = xf is not None and not torch.is_grad_enabled()
+            if not kept:  # recompute the input's spectrum (or rebuild it with a graph)
+                xf = torch.fft.rfft(x if d_in is None else x * d_in, n=size)
+            r = torch.fft.irfft(_batch_cross_correlation(xf, gf, consume=not kept), n=size)
+            del xf
             if size == n:
                 grad_c = r
             else:  # lags 0..out-1 sit at r[:out], lags -(in-1)..-1 at the end of r
