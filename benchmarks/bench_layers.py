@@ -3,7 +3,8 @@
 For each family, ``nn.Linear`` and a *naive* DC layer (rfft → multiply → irfft → diagonal with
 plain autograd, the approach of the DC paper authors' code), at each size n and batch size:
 forward, backward and forward+backward wall time (median of repeats) and the bytes autograd
-keeps for backward (``saved_tensors_hooks``; on CUDA also the peak allocation). Ratios are
+keeps for backward (``saved_tensors_hooks``) and the peak tensor memory of a forward+backward
+(CUDA's allocator statistics; on CPU the profiler's memory timeline). Ratios are
 against ``nn.Linear`` and against the naive DC layer measured in the same run. Peers
 (torch-structured's circulant) are measured when they import.
 
@@ -81,6 +82,38 @@ def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:
     params = {p.untyped_storage().data_ptr() for p in module.parameters()}
     skip = params | {x.untyped_storage().data_ptr()}
     return sum(v for k, v in seen.items() if k not in skip)
+
+
+def peak_bytes(fn, device) -> int | None:
+    """Peak increase of tensor memory while ``fn()`` runs, over what was allocated before:
+    CUDA's allocator statistics, or on CPU the profiler's record of every allocation and free
+    (including an op's internal workspaces; independent of how malloc keeps freed memory).
+    ``None`` when this torch's profiler has no such record."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    try:
+        from torch._C._profiler import _EventType
+    except ImportError:
+        return None
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                profile_memory=True) as prof:
+        fn()
+    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        if node.tag == _EventType.Allocation:
+            events.append((node.start_time_ns, node.extra_fields.alloc_size))
+        stack.extend(node.children)
+    live = peak = 0
+    for _, size in sorted(events):
+        live += size
+        peak = max(peak, live)
+    return peak
 
 
 def _sync(device):
@@ -169,6 +202,16 @@ def run(sizes, batches, families, repeats, device, bandwidth: float,
             res = time_modules(cands, x, reps, device)
             for name, mod in cands.items():
                 res[name]["saved_bytes"] = saved_bytes(mod, x)
+                g = torch.randn(b, n, device=device)
+
+                def step(mod=mod, g=g, x=x):
+                    mod(x).backward(g)
+                    mod.zero_grad(set_to_none=True)
+                    x.grad = None
+
+                peak = peak_bytes(step, device)
+                if peak is not None:
+                    res[name]["peak_bytes"] = peak
             for name, r in res.items():
                 row = {"layer": name, "n": n, "batch": b, **r}
                 for ref in ("nn.Linear", "naive_dc"):
@@ -177,6 +220,8 @@ def run(sizes, batches, families, repeats, device, bandwidth: float,
                         row[f"speedup_vs_{key}"] = res[ref]["fwdbwd_s"] / r["fwdbwd_s"]
                         if res[ref]["saved_bytes"]:
                             row[f"mem_vs_{key}"] = r["saved_bytes"] / res[ref]["saved_bytes"]
+                        if res[ref].get("peak_bytes") and "peak_bytes" in r:
+                            row[f"peak_vs_{key}"] = r["peak_bytes"] / res[ref]["peak_bytes"]
                 if name == "dc":
                     # must read x and write y forward; read g, x and write dx backward
                     row["traffic_floor_fwd_s"] = 2 * b * n * 4 / bandwidth
@@ -207,10 +252,11 @@ def write_outputs(rows, out: Path, meta: dict) -> None:
     lines = [f"Device: {meta['device']}, torch {meta['torch']}, {meta['threads']} threads, "
              f"malloc: {meta['malloc']}. Modules measured round-robin in one process. "
              "Times are medians (ms); ratios > 1 mean faster than the reference; "
-             "mem = bytes saved for backward relative to the reference.", "",
+             "saved = bytes kept for backward, peak = peak tensor memory of forward+backward "
+             "(above the inputs and parameters), both also relative to the naive DC layer.", "",
              "| layer | n | batch | fwd ms | bwd ms | fwd+bwd ms | × vs nn.Linear | "
-             "× vs naive DC | mem vs naive DC | saved MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "× vs naive DC | saved MiB | saved vs naive | peak MiB | peak vs naive |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     def fmt(r, k, scale=1.0, d=2):
         return f"{r[k] * scale:.{d}f}" if k in r else "—"
 
@@ -218,7 +264,8 @@ def write_outputs(rows, out: Path, meta: dict) -> None:
         lines.append(f"| {r['layer']} | {r['n']} | {r['batch']} | {fmt(r, 'fwd_s', 1e3)} | "
                      f"{fmt(r, 'bwd_s', 1e3)} | {fmt(r, 'fwdbwd_s', 1e3)} | "
                      f"{fmt(r, 'speedup_vs_nn_linear')} | {fmt(r, 'speedup_vs_naive_dc')} | "
-                     f"{fmt(r, 'mem_vs_naive_dc')} | {r['saved_bytes'] / 2**20:.2f} |")
+                     f"{r['saved_bytes'] / 2**20:.2f} | {fmt(r, 'mem_vs_naive_dc')} | "
+                     f"{fmt(r, 'peak_bytes', 2**-20)} | {fmt(r, 'peak_vs_naive_dc')} |")
     lines += ["", "DC layer against its floors: the 5 bare batch FFTs it cannot avoid (measured in "
               "the same run) and the memory traffic (5 · batch · n · 4 bytes at the measured "
               f"copy bandwidth, {meta['bandwidth_GBps']:.1f} GB/s).", "",

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_layers import NaiveDC, saved_bytes  # noqa: E402
+from bench_layers import NaiveDC, peak_bytes, saved_bytes  # noqa: E402
 
 from compactnn import DCNN, MLP  # noqa: E402
 from compactnn.runtime import keep_freed_memory  # noqa: E402
@@ -35,6 +35,9 @@ from compactnn.runtime import keep_freed_memory  # noqa: E402
 def build(name: str, width: int, depth: int) -> nn.Module:
     if name == "dcnn":
         return DCNN(width, 10, width=width, depth=depth, classifier="dense")
+    if name == "dcnn_recompute":  # backward rebuilds each layer's activation: half the memory
+        return DCNN(width, 10, width=width, depth=depth, classifier="dense",
+                    layer_kwargs={"recompute": True})
     if name == "naive_dcnn":
         layers: list[nn.Module] = []
         for _ in range(depth):
@@ -51,17 +54,23 @@ def measure(name: str, width: int, depth: int, batch: int, steps: int) -> dict:
     model = build(name, width, depth)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4)
     x, y = torch.randn(batch, width), torch.randint(0, 10, (batch,))
-    times = []
-    for i in range(steps + 1):
-        t0 = time.perf_counter()
+
+    def train_step():
         loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        train_step()
         if i:  # first step is warm-up
             times.append(time.perf_counter() - t0)
     step = statistics.median(times)
     peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+    # the peak of live tensor bytes during one step (the allocator's record, malloc-independent)
+    tensor_peak = peak_bytes(train_step, torch.device("cpu"))
     act = saved_bytes(model, x.requires_grad_())
     x1 = torch.randn(1, width)
     lat = []
@@ -73,7 +82,8 @@ def measure(name: str, width: int, depth: int, batch: int, steps: int) -> dict:
     return {"model": name, "width": width, "depth": depth, "batch": batch,
             "params": sum(p.numel() for p in model.parameters()),
             "step_s": step, "samples_per_s": batch / step, "saved_MiB": act / 2**20,
-            "peak_rss_delta_MiB": peak_mib, "latency_b1_ms": statistics.median(lat[5:]) * 1e3}
+            "peak_rss_delta_MiB": peak_mib, "latency_b1_ms": statistics.median(lat[5:]) * 1e3,
+            "peak_tensor_MiB": None if tensor_peak is None else tensor_peak / 2**20}
 
 
 def main(argv=None) -> None:
@@ -84,7 +94,8 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--rounds", type=int, default=3,
                    help="each model runs this many times, alternating; medians are reported")
-    p.add_argument("--models", nargs="+", default=["dcnn", "naive_dcnn", "dense_mlp"])
+    p.add_argument("--models", nargs="+",
+                   default=["dcnn", "dcnn_recompute", "naive_dcnn", "dense_mlp"])
     p.add_argument("--out", default="results/benchmarks")
     p.add_argument("--malloc", choices=["default", "keep"], default="default",
                    help="keep: compactnn.runtime.keep_freed_memory() in each model's process")
@@ -121,17 +132,23 @@ def main(argv=None) -> None:
     lines = [f"Width {a.width}, depth {a.depth}, batch {a.batch}, SGD step, "
              f"torch {torch.__version__}, {torch.get_num_threads()} threads, malloc {a.malloc} "
              f"(medians over {a.rounds} alternating rounds; each run in its own process).", "",
-             "| model | parameters | samples/s | saved for backward (MiB) | peak RSS increase "
-             "(MiB) | latency batch 1 (ms) |", "|---|---:|---:|---:|---:|---:|"]
+             "| model | parameters | samples/s | saved for backward (MiB) | peak tensor memory "
+             "of a step (MiB) | peak RSS increase (MiB) | latency batch 1 (ms) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        tensor_peak = "—" if r["peak_tensor_MiB"] is None else f"{r['peak_tensor_MiB']:.1f}"
         lines.append(f"| {r['model']} | {r['params']:,} | {r['samples_per_s']:.1f} | "
-                     f"{r['saved_MiB']:.1f} | {r['peak_rss_delta_MiB']:.1f} | "
+                     f"{r['saved_MiB']:.1f} | {tensor_peak} | {r['peak_rss_delta_MiB']:.1f} | "
                      f"{r['latency_b1_ms']:.2f} |")
-    if "dcnn" in ref and "naive_dcnn" in ref:
-        d, nv = ref["dcnn"], ref["naive_dcnn"]
-        lines += ["", f"DCNN vs naive DCNN: {d['samples_per_s'] / nv['samples_per_s']:.2f}× "
+    for name in ("dcnn", "dcnn_recompute"):
+        if name not in ref or "naive_dcnn" not in ref:
+            continue
+        d, nv = ref[name], ref["naive_dcnn"]
+        lines += ["", f"{name} vs naive DCNN: {d['samples_per_s'] / nv['samples_per_s']:.2f}× "
                       f"throughput, {d['saved_MiB'] / nv['saved_MiB']:.2f}× saved activations, "
-                      f"{d['peak_rss_delta_MiB'] / max(nv['peak_rss_delta_MiB'], 1e-9):.2f}× "
+                      + (f"{d['peak_tensor_MiB'] / nv['peak_tensor_MiB']:.2f}× peak tensor "
+                         "memory of a step, " if d["peak_tensor_MiB"] else "")
+                      + f"{d['peak_rss_delta_MiB'] / max(nv['peak_rss_delta_MiB'], 1e-9):.2f}× "
                       "peak RSS increase."]
     if "dcnn" in ref and "dense_mlp" in ref:
         d, de = ref["dcnn"], ref["dense_mlp"]

@@ -199,3 +199,27 @@ def test_backward_keeps_a_batch_spectrum_only_while_it_is_small(batch):
     real_acts = [t for t in saved if not t.is_complex() and t.dim() == 2]
     # x itself (the caller's tensor) and the pre-diagonal activation u, nothing else
     assert len(real_acts) == 2 and x.data_ptr() in {t.data_ptr() for t in real_acts}
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (11, 11), (9, 4), (4, 9)])
+def test_recompute_keeps_only_the_input_and_gives_the_same_gradients(shape):
+    n_in, out = shape
+    n = max(shape)
+    opts = {"dtype": torch.float64, "requires_grad": True}
+    x = torch.randn(3, n_in, **opts)
+    args = (torch.randn(n, **opts), torch.randn(n_in, **opts), torch.randn(out, **opts),
+            torch.randn(out, **opts))
+
+    def f(x, c, d_in, d_out, b, recompute=True):
+        return F.diag_circulant_diag(x, c, d_in=d_in, d_out=d_out, bias=b, out_features=out,
+                                     recompute=recompute)
+
+    assert torch.autograd.gradcheck(f, (x, *args))
+    assert torch.autograd.gradgradcheck(f, (x, *args))
+    g = torch.randn(3, out, dtype=torch.float64)
+    fast = torch.autograd.grad(f(x, *args, recompute=False), [x, *args], g)
+    lean = torch.autograd.grad(f(x, *args), [x, *args], g)
+    for a, b in zip(fast, lean, strict=True):
+        torch.testing.assert_close(a, b)
+    saved = _saved(lambda: f(x, *args))
+    assert [t.data_ptr() for t in saved if t.dim() == 2] == [x.data_ptr()]

@@ -204,3 +204,28 @@ def test_inference_spectrum_cache_is_used_and_invalidated(name):
     y = layer(x)  # training mode with grad: no cache, gradients flow
     y.sum().backward()
     assert src.grad is not None
+
+
+def test_dc_recompute_same_results_less_kept_for_backward(monkeypatch):
+    from compactnn import DiagonalCirculant
+    from compactnn.functional import circulant
+
+    monkeypatch.setattr(circulant, "KEEP_SPECTRUM_MAX_FLOATS", 0)  # the large-batch path
+
+    torch.manual_seed(0)
+    fast = DiagonalCirculant(40, 24, dtype=torch.float64)
+    lean = DiagonalCirculant(40, 24, recompute=True, dtype=torch.float64)
+    lean.load_state_dict(fast.state_dict())
+    assert "recompute=True" in repr(lean)
+    x = torch.randn(6, 40, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for layer in (fast, lean):
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t, s=saved: s.append(t) or t,
+                                                      lambda t: t):
+            y = layer(x)
+        grads.append(torch.autograd.grad(y.square().sum(), [x, *layer.parameters()]))
+        batch_sized = [t for t in saved if t.dim() == 2 and t.data_ptr() != x.data_ptr()]
+        assert len(batch_sized) == (0 if layer.recompute else 1)  # u, or nothing
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b)
