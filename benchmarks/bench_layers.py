@@ -190,6 +190,8 @@ def run(sizes, batches, families, repeats, device, bandwidth: float,
         for b in batches:
             x = torch.randn(b, n, device=device, requires_grad=True)
             cands = {f: make_linear(f, n, n) for f in families}
+            if "dc" in families:  # the memory-lean variant: backward rebuilds the activation
+                cands["dc(recompute)"] = make_linear("dc", n, n, recompute=True)
             cands["naive_dc"] = NaiveDC(n)
             if n <= DENSE_MAX_N:
                 cands["nn.Linear"] = nn.Linear(n, n)
