@@ -20,11 +20,14 @@ Writes ``<out>/layers.{csv,json,md}`` and ``<out>/layers_time_vs_n.png``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
+import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -84,6 +87,20 @@ def saved_bytes(module: nn.Module, x: torch.Tensor) -> int:
     return sum(v for k, v in seen.items() if k not in skip)
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (the profiler's C++ start/stop lines) for a moment."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_bytes(fn, device) -> int | None:
     """Peak increase of tensor memory while ``fn()`` runs, over what was allocated before:
     CUDA's allocator statistics, or on CPU the profiler's record of every allocation and free
@@ -100,8 +117,8 @@ def peak_bytes(fn, device) -> int | None:
         from torch._C._profiler import _EventType
     except ImportError:
         return None
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
-                                profile_memory=True) as prof:
+    with _quiet_stderr(), torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
     while stack:
@@ -124,11 +141,16 @@ def _sync(device):
 def time_modules(modules: dict, x, repeats: int, device) -> dict:
     """Median forward, backward and forward+backward seconds of each module, measured
     round-robin (one call of each module per round, ``repeats`` rounds after 2 warm-up
-    rounds) so that a slow spell of a shared machine hits every module alike."""
+    rounds) so that a slow spell of a shared machine hits every module alike. The order
+    rotates every round: a module that runs right after ``nn.Linear`` finds its data evicted
+    from the caches, and that should not always be the same module."""
     grads = {name: torch.randn_like(m(x)) for name, m in modules.items()}
     times = {name: ([], [], []) for name in modules}
+    names = list(modules)
     for i in range(repeats + 2):
-        for name, module in modules.items():
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            module = modules[name]
             _sync(device)
             t0 = time.perf_counter()
             y = module(x)

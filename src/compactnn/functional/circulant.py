@@ -193,7 +193,9 @@ class _DiagCirculantDiag(torch.autograd.Function):
         fresh_xf = None  # the input's spectrum computed here (with a graph under create_graph)
         if need_dout and u is None:  # recompute=True or create_graph: rebuild u
             fresh_xf = torch.fft.rfft(x if d_in is None else x * d_in, n=size)
-            u = _circ_from_spectrum(fresh_xf, cf, n, size, out, n_in, consume=False)
+            u = _circ_from_spectrum(fresh_xf, cf, n, size, out, n_in, consume=not need_c)
+            if not need_c:
+                fresh_xf = None
         # Without a graph, one scratch tensor carries g ⊙ u, then g ⊙ d_out: at most two
         # batch-sized temporaries are alive at any time (peak memory).
         scratch = None
