@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -141,15 +142,15 @@ def _sync(device):
 def time_modules(modules: dict, x, repeats: int, device) -> dict:
     """Median forward, backward and forward+backward seconds of each module, measured
     round-robin (one call of each module per round, ``repeats`` rounds after 2 warm-up
-    rounds) so that a slow spell of a shared machine hits every module alike. The order
-    rotates every round: a module that runs right after ``nn.Linear`` finds its data evicted
-    from the caches, and that should not always be the same module."""
+    rounds) so that a slow spell of a shared machine hits every module alike. Each round runs
+    the modules in a new (seeded) random order: a module that runs right after ``nn.Linear``
+    finds its data evicted from the caches (measured: up to 2× at small sizes), which should
+    not always be the same module — a rotation would keep the same neighbours."""
     grads = {name: torch.randn_like(m(x)) for name, m in modules.items()}
     times = {name: ([], [], []) for name in modules}
-    names = list(modules)
+    order = random.Random(0)
     for i in range(repeats + 2):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
+        for name in order.sample(list(modules), len(modules)):
             module = modules[name]
             _sync(device)
             t0 = time.perf_counter()
