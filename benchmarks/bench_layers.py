@@ -167,7 +167,8 @@ def time_modules(modules: dict, x, repeats: int, device) -> dict:
                 for acc, v in zip(times[name], (t1 - t0, t2 - t1, t2 - t0), strict=True):
                     acc.append(v)
     return {name: {"fwd_s": statistics.median(f), "bwd_s": statistics.median(b),
-                   "fwdbwd_s": statistics.median(fb)} for name, (f, b, fb) in times.items()}
+                   "fwdbwd_s": statistics.median(fb), "rounds_s": fb}
+            for name, (f, b, fb) in times.items()}
 
 
 def fft_floor(batch: int, n: int, repeats: int, device) -> float:
@@ -238,11 +239,16 @@ def run(sizes, batches, families, repeats, device, bandwidth: float,
                 if peak is not None:
                     res[name]["peak_bytes"] = peak
             for name, r in res.items():
-                row = {"layer": name, "n": n, "batch": b, **r}
+                row = {"layer": name, "n": n, "batch": b,
+                       **{k: v for k, v in r.items() if k != "rounds_s"}}
                 for ref in ("nn.Linear", "naive_dc"):
                     if ref in res:
                         key = ref.replace(".", "_").lower()
-                        row[f"speedup_vs_{key}"] = res[ref]["fwdbwd_s"] / r["fwdbwd_s"]
+                        # median of the per-round ratios: both calls of a round ran within
+                        # moments of each other, so a slow spell of the machine cancels
+                        row[f"speedup_vs_{key}"] = statistics.median(
+                            a / m for a, m in zip(res[ref]["rounds_s"], r["rounds_s"],
+                                                  strict=True))
                         if res[ref]["saved_bytes"]:
                             row[f"mem_vs_{key}"] = r["saved_bytes"] / res[ref]["saved_bytes"]
                         if res[ref].get("peak_bytes") and "peak_bytes" in r:
@@ -276,7 +282,8 @@ def write_outputs(rows, out: Path, meta: dict) -> None:
     (out / "layers.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = [f"Device: {meta['device']}, torch {meta['torch']}, {meta['threads']} threads, "
              f"malloc: {meta['malloc']}. Modules measured round-robin in one process. "
-             "Times are medians (ms); ratios > 1 mean faster than the reference; "
+             "Times are medians (ms); speed ratios are medians of per-round ratios (> 1: faster "
+             "than the reference); "
              "saved = bytes kept for backward, peak = peak tensor memory of forward+backward "
              "(above the inputs and parameters), both also relative to the naive DC layer.", "",
              "| layer | n | batch | fwd ms | bwd ms | fwd+bwd ms | × vs nn.Linear | "
