@@ -39,6 +39,7 @@ import compactnn
 from compactnn.functional import circulant_fft_size
 from compactnn.layers import make_linear
 from compactnn.runtime import keep_freed_memory
+from compactnn.train.checkpoint import git_hash
 
 FAMILIES = ["dc", "circulant_projection", "circulant", "toeplitz", "dtnn", "acdc", "afdf"]
 DENSE_MAX_N = 8192  # nn.Linear(n, n) beyond this needs > 1 GiB of weights per layer
@@ -366,7 +367,7 @@ def main(argv=None) -> None:
     device = torch.device(a.device)
     bandwidth = measure_bandwidth(device)
     rows = run(a.sizes, a.batches, a.families, a.repeats, device, bandwidth, a.max_seconds)
-    meta = {"malloc": a.malloc, "bandwidth_GBps": bandwidth / 1e9,
+    meta = {"malloc": a.malloc, "bandwidth_GBps": bandwidth / 1e9, "git": git_hash(),
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "compactnn": compactnn.__version__, "python": platform.python_version(),

@@ -30,6 +30,7 @@ from bench_layers import NaiveDC, peak_bytes, saved_bytes  # noqa: E402
 
 from compactnn import DCNN, MLP  # noqa: E402
 from compactnn.runtime import keep_freed_memory  # noqa: E402
+from compactnn.train.checkpoint import git_hash  # noqa: E402
 
 
 def build(name: str, width: int, depth: int) -> nn.Module:
@@ -124,7 +125,7 @@ def main(argv=None) -> None:
                   f"latency(b=1) {r['latency_b1_ms']:8.2f} ms", flush=True)
     rows = []
     for rs in runs.values():
-        row = {**rs[0], "malloc": a.malloc, "rounds": len(rs)}
+        row = {**rs[0], "malloc": a.malloc, "rounds": len(rs), "git": git_hash()}
         for key in ("step_s", "samples_per_s", "peak_rss_delta_MiB", "latency_b1_ms"):
             row[key] = statistics.median(r[key] for r in rs)
         rows.append(row)
