@@ -205,6 +205,64 @@ def measure_bandwidth(device, mib: int = 256) -> float:
     return 2 * a.numel() * 4 / statistics.median(times[1:])
 
 
+def candidates(n: int, families, device) -> dict:
+    """The modules compared at size n: each family, DC's recompute variant, the naive DC
+    layer, ``nn.Linear`` (up to ``DENSE_MAX_N``) and the peer when it imports."""
+    cands = {f: make_linear(f, n, n) for f in families}
+    if "dc" in families:  # the memory-lean variant: backward rebuilds the activation
+        cands["dc(recompute)"] = make_linear("dc", n, n, recompute=True)
+    cands["naive_dc"] = NaiveDC(n)
+    if n <= DENSE_MAX_N:
+        cands["nn.Linear"] = nn.Linear(n, n)
+    peer = _peer_circulant(n)
+    if peer is not None:
+        cands["peer:torch_structured_circulant"] = peer
+    return {name: mod.to(device) for name, mod in cands.items()}
+
+
+def measure_config(n: int, b: int, families, repeats: int, device, bandwidth: float) -> list:
+    """One table row per module at size n and batch b: times, memory, ratios, DC's floors."""
+    x = torch.randn(b, n, device=device, requires_grad=True)
+    cands = candidates(n, families, device)
+    reps = repeats if n * b <= 2**21 else max(3, repeats // 3)
+    res = time_modules(cands, x, reps, device)
+    for name, mod in cands.items():
+        res[name]["saved_bytes"] = saved_bytes(mod, x)
+        g = torch.randn(b, n, device=device)
+
+        def step(mod=mod, g=g):
+            mod(x).backward(g)
+            mod.zero_grad(set_to_none=True)
+            x.grad = None
+
+        peak = peak_bytes(step, device)
+        if peak is not None:
+            res[name]["peak_bytes"] = peak
+    rows = []
+    for name, r in res.items():
+        row = {"layer": name, "n": n, "batch": b,
+               **{k: v for k, v in r.items() if k != "rounds_s"}}
+        for ref in ("nn.Linear", "naive_dc"):
+            if ref not in res:
+                continue
+            key = ref.replace(".", "_").lower()
+            # median of the per-round ratios: both calls of a round ran within moments of
+            # each other, so a slow spell of the machine cancels
+            row[f"speedup_vs_{key}"] = statistics.median(
+                a / m for a, m in zip(res[ref]["rounds_s"], r["rounds_s"], strict=True))
+            if res[ref]["saved_bytes"]:
+                row[f"mem_vs_{key}"] = r["saved_bytes"] / res[ref]["saved_bytes"]
+            if res[ref].get("peak_bytes") and "peak_bytes" in r:
+                row[f"peak_vs_{key}"] = r["peak_bytes"] / res[ref]["peak_bytes"]
+        if name == "dc":
+            # must read x and write y forward; read g, x and write dx backward
+            row["traffic_floor_fwd_s"] = 2 * b * n * 4 / bandwidth
+            row["traffic_floor_fwdbwd_s"] = 5 * b * n * 4 / bandwidth
+            row["fft_floor_fwdbwd_s"] = fft_floor(b, n, reps, device)
+        rows.append(row)
+    return rows
+
+
 def run(sizes, batches, families, repeats, device, bandwidth: float,
         max_seconds: float) -> list[dict]:
     rows = []
@@ -213,60 +271,13 @@ def run(sizes, batches, families, repeats, device, bandwidth: float,
     t_start = time.perf_counter()
     for n in sizes:
         for b in batches:
-            x = torch.randn(b, n, device=device, requires_grad=True)
-            cands = {f: make_linear(f, n, n) for f in families}
-            if "dc" in families:  # the memory-lean variant: backward rebuilds the activation
-                cands["dc(recompute)"] = make_linear("dc", n, n, recompute=True)
-            cands["naive_dc"] = NaiveDC(n)
-            if n <= DENSE_MAX_N:
-                cands["nn.Linear"] = nn.Linear(n, n)
-            peer = _peer_circulant(n)
-            if peer is not None:
-                cands["peer:torch_structured_circulant"] = peer
-            for mod in cands.values():
-                mod.to(device)
-            reps = repeats if n * b <= 2**21 else max(3, repeats // 3)
-            res = time_modules(cands, x, reps, device)
-            for name, mod in cands.items():
-                res[name]["saved_bytes"] = saved_bytes(mod, x)
-                g = torch.randn(b, n, device=device)
-
-                def step(mod=mod, g=g, x=x):
-                    mod(x).backward(g)
-                    mod.zero_grad(set_to_none=True)
-                    x.grad = None
-
-                peak = peak_bytes(step, device)
-                if peak is not None:
-                    res[name]["peak_bytes"] = peak
-            for name, r in res.items():
-                row = {"layer": name, "n": n, "batch": b,
-                       **{k: v for k, v in r.items() if k != "rounds_s"}}
-                for ref in ("nn.Linear", "naive_dc"):
-                    if ref in res:
-                        key = ref.replace(".", "_").lower()
-                        # median of the per-round ratios: both calls of a round ran within
-                        # moments of each other, so a slow spell of the machine cancels
-                        row[f"speedup_vs_{key}"] = statistics.median(
-                            a / m for a, m in zip(res[ref]["rounds_s"], r["rounds_s"],
-                                                  strict=True))
-                        if res[ref]["saved_bytes"]:
-                            row[f"mem_vs_{key}"] = r["saved_bytes"] / res[ref]["saved_bytes"]
-                        if res[ref].get("peak_bytes") and "peak_bytes" in r:
-                            row[f"peak_vs_{key}"] = r["peak_bytes"] / res[ref]["peak_bytes"]
-                if name == "dc":
-                    # must read x and write y forward; read g, x and write dx backward
-                    row["traffic_floor_fwd_s"] = 2 * b * n * 4 / bandwidth
-                    row["traffic_floor_fwdbwd_s"] = 5 * b * n * 4 / bandwidth
-                    row["fft_floor_fwdbwd_s"] = fft_floor(b, n, reps, device)
-                rows.append(row)
-            dc = res.get("dc")
-            if dc is not None:
-                lin = res.get("nn.Linear", {}).get("fwdbwd_s")
-                print(f"n={n:6d} b={b:4d}  dc {dc['fwdbwd_s'] * 1e3:8.2f} ms  "
-                      f"naive {res['naive_dc']['fwdbwd_s'] * 1e3:8.2f} ms  "
-                      + (f"linear {lin * 1e3:9.2f} ms" if lin else "linear  (skipped)"),
-                      flush=True)
+            new = measure_config(n, b, families, repeats, device, bandwidth)
+            rows += new
+            ms = {r["layer"]: r["fwdbwd_s"] * 1e3 for r in new}
+            if "dc" in ms:
+                print(f"n={n:6d} b={b:4d}  dc {ms['dc']:8.2f} ms  naive {ms['naive_dc']:8.2f} ms"
+                      + (f"  linear {ms['nn.Linear']:9.2f} ms" if "nn.Linear" in ms
+                         else "  linear  (skipped)"), flush=True)
             if time.perf_counter() - t_start > max_seconds:
                 print(f"stopping early: time budget of {max_seconds:.0f}s reached")
                 return rows
