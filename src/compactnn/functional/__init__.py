@@ -1,7 +1,6 @@
 """Stateless structured-matrix operations; each fast op comes with a ``*_dense`` reference."""
 
 from .circulant import (
-    KEEP_SPECTRUM_MAX_FLOATS,
     circulant_dense,
     circulant_fft_size,
     circulant_matmul,
@@ -22,7 +21,6 @@ from .toeplitz import (
 )
 
 __all__ = [
-    "KEEP_SPECTRUM_MAX_FLOATS",
     "circulant_dense",
     "circulant_fft_size",
     "circulant_matmul",

@@ -54,6 +54,7 @@ __all__ = [
 # Backward needs the spectrum of ``d_in ⊙ x`` for ``∂c``. Up to this many floats (1 MiB in
 # float32: batch ≤ 32 at n = 4096) forward keeps it, saving one batch FFT as plain autograd
 # does; above, backward recomputes it so that no batch-sized complex tensor stays alive.
+# Read at call time: set it on this module (``compactnn.functional.circulant``) to change it.
 KEEP_SPECTRUM_MAX_FLOATS = 2**18
 
 
