@@ -111,14 +111,13 @@ def test_bad_inputs_raise_clear_errors(name):
 #: structure-defining kwargs shared by the source layer and the fit (fixed signs, hash, rank)
 FIT_KWARGS = {"circulant_projection": {"sign_seed": 3}, "hashed": {"seed": 5, "buckets": 20},
               "lowrank": {"rank": 3}}
-NO_PROJECTION = {"acdc", "afdf", "toeplitz_like", "ldr_sd", "ldr_td"}
 
 
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("shape", [(9, 6), (6, 9), (7, 7)])
 def test_from_dense_round_trip_on_own_structure(name, shape):
     cls = get_layer_class(name)
-    if name in NO_PROJECTION:
+    if name not in available_layers(capability="from_dense"):
         assert not hasattr(cls, "from_dense")
         return
     kw = FIT_KWARGS.get(name, {})
@@ -229,3 +228,16 @@ def test_dc_recompute_same_results_less_kept_for_backward(monkeypatch):
         assert len(batch_sized) == (0 if layer.recompute else 1)  # u, or nothing
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_capabilities_are_declared_on_the_class():
+    projections = set(available_layers(capability="from_dense"))
+    assert {"dc", "circulant", "toeplitz", "lowrank", "hashed", "dense"} <= projections
+    assert not projections & {"acdc", "afdf", "toeplitz_like", "ldr_sd", "ldr_td"}
+    budgets = {n: get_layer_class(n).capabilities()["budget_kwargs"] for n in ALL}
+    assert budgets["lowrank"] == {"rank": 8} and budgets["dc"] == {}
+    for name, kw in budgets.items():  # a budget kwarg really changes the parameter count
+        cls = get_layer_class(name)
+        for key, value in kw.items():
+            assert cls.num_params(64, 64, **{key: value}) != cls.num_params(
+                64, 64, **{key: value * 2})

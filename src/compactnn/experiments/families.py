@@ -10,16 +10,7 @@ from ..layers.registry import available_layers, get_layer_class
 from ..train import TrainConfig, write_json
 from .runs import train_run
 
-__all__ = ["FAMILY_KWARGS", "run_families"]
-
-#: structure arguments giving each family a budget of roughly 1–25K weights per 784×784 layer
-FAMILY_KWARGS: dict[str, dict] = {
-    "lowrank": {"rank": 8},
-    "hashed": {"compression": 1 / 64},
-    "toeplitz_like": {"rank": 2},
-    "ldr_sd": {"rank": 2},
-    "ldr_td": {"rank": 1},
-}
+__all__ = ["run_families"]
 
 
 def run_families(
@@ -52,7 +43,8 @@ def run_families(
     width = data.in_features if width is None else width
     rows = []
     for fam in families:
-        kw = FAMILY_KWARGS.get(fam, {})
+        # each family's declared budget (roughly 1–25K weights per 784×784 layer)
+        kw = get_layer_class(fam).capabilities()["budget_kwargs"]
         model_kwargs = {"layer": fam, "width": width, "depth": depth, "activation": "relu",
                         "classifier": "dense", "layer_kwargs": kw}
         res = train_run(model="mlp", model_kwargs=model_kwargs, train=train, data=data,

@@ -43,6 +43,16 @@ class StructuredLinear(nn.Module, metaclass=ABCMeta):
     registry_name: str = ""
     #: human-readable parameter-count formula shown by ``compactnn list``
     param_formula: str = ""
+    #: keyword arguments that set the parameter budget → the value the families table uses
+    #: (``compactnn families``; a budget-driven ``compress`` tunes these)
+    budget_kwargs: dict[str, int | float] = {}
+
+    @classmethod
+    def capabilities(cls) -> dict:
+        """What the family supports, read by tests, the CLI and the families table:
+        ``from_dense`` (a projection of dense weights exists), ``budget_kwargs``."""
+        return {"from_dense": callable(getattr(cls, "from_dense", None)),
+                "budget_kwargs": dict(cls.budget_kwargs)}
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()

@@ -40,6 +40,7 @@ class HashedLinear(StructuredLinear):
     """
 
     param_formula = "K + out  (K = buckets ≈ compression·in·out)"
+    budget_kwargs = {"compression": 1 / 64}
 
     def __init__(self, in_features, out_features, *, compression=1 / 8, buckets=None, seed=None,
                  bias=True, init="uniform", device=None, dtype=None):

@@ -78,6 +78,7 @@ class ToeplitzLike(_LDRBase):
     ``2rn + n`` when square)."""
 
     param_formula = "2·rank·n + out  (n = max(in,out))"
+    budget_kwargs = {"rank": 2}
 
     def __init__(self, in_features, out_features, *, rank=1, bias=True, init="paper",
                  device=None, dtype=None):
@@ -99,6 +100,7 @@ class LDRSubdiagonal(_LDRBase):
     shift ``Z_0``). Parameters ``2rn + 2(n-1) + out`` (published: ``2rn + 2(n-1) + n``)."""
 
     param_formula = "2·rank·n + 2(n-1) + out"
+    budget_kwargs = {"rank": 2}
 
     def __init__(self, in_features, out_features, *, rank=1, bias=True, init="paper",
                  device=None, dtype=None):
@@ -130,6 +132,7 @@ class LDRTridiagonal(_LDRBase):
     (published: ``2rn + 2(3n-2) + n``)."""
 
     param_formula = "2·rank·n + 2(3n-2) + out"
+    budget_kwargs = {"rank": 1}
 
     def __init__(self, in_features, out_features, *, rank=1, bias=True, init="paper",
                  device=None, dtype=None):

@@ -26,6 +26,7 @@ class LowRank(StructuredLinear):
     """
 
     param_formula = "rank·(in + out) + out"
+    budget_kwargs = {"rank": 8}
 
     def __init__(self, in_features, out_features, *, rank=8, bias=True, init="paper",
                  device=None, dtype=None):

@@ -1,4 +1,4 @@
-"""Name → structured-layer class registry, and the ``make_linear`` factory."""
+"""Linear-layer families on the generic registry (``kind="linear"``), and ``make_linear``."""
 
 from __future__ import annotations
 
@@ -6,36 +6,26 @@ from collections.abc import Callable
 
 from torch import nn
 
-_REGISTRY: dict[str, type[nn.Module]] = {}
+from ..registry import registry
+
+__all__ = ["available_layers", "get_layer_class", "make_linear", "register_layer"]
+
+_LINEAR = registry("linear")
 
 
 def register_layer(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator: register a structured linear layer under ``name`` (unique)."""
-
-    def deco(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(
-                f"layer name {name!r} is already registered to {_REGISTRY[name].__name__}"
-            )
-        _REGISTRY[name] = cls
-        cls.registry_name = name
-        return cls
-
-    return deco
+    return _LINEAR.register(name)
 
 
-def available_layers() -> list[str]:
-    """Names of every registered layer family, sorted."""
-    return sorted(_REGISTRY)
+def available_layers(*, capability: str | None = None) -> list[str]:
+    """Names of the registered layer families, sorted; with ``capability`` (e.g.
+    ``"from_dense"``) only the families that declare it."""
+    return sorted(_LINEAR.names(capability=capability))
 
 
 def get_layer_class(name: str) -> type[nn.Module]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown layer {name!r}; available: {', '.join(available_layers())}"
-        ) from None
+    return _LINEAR.get(name)
 
 
 def make_linear(name: str, in_features: int, out_features: int, **kwargs) -> nn.Module:
