@@ -48,6 +48,31 @@ def test_toeplitz_counts_and_fft_sizes():
         F.toeplitz_embedding(torch.randn(9), 5, 5, size=8)
     with pytest.raises(ValueError, match="needs a vector of 9"):
         F.toeplitz_dense(torch.randn(8), 5, 5)
+    assert [F.toeplitz_fft_size(i, o) for i, o in ((5, 5), (7, 3), (64, 100))] == [9, 9, 180]
+    assert "fft_size=180" in repr(Toeplitz(64, 100))
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (7, 3), (3, 7), (1, 4), (64, 100)])
+def test_toeplitz_spectrum_is_the_rfft_of_the_embedding(shape):
+    n_in, out = shape
+    t = torch.randn(n_in + out - 1, dtype=D)
+    size = F.toeplitz_fft_size(n_in, out)
+    assert size >= n_in + out - 1 and F.circulant_fft_size(size, n_in, out) == size
+    spec = F.toeplitz_spectrum(t, n_in, out)
+    torch.testing.assert_close(spec, torch.fft.rfft(F.toeplitz_embedding(t, n_in, out), n=size))
+    x = torch.randn(3, n_in, dtype=D)
+    torch.testing.assert_close(F.toeplitz_matmul(x, t, out, c_spectrum=spec),
+                               x @ F.toeplitz_dense(t, n_in, out).T)
+    for low in (torch.float16, torch.bfloat16):
+        s = F.toeplitz_spectrum(t.to(low), n_in, out)
+        assert s.dtype == torch.complex64
+        torch.testing.assert_close(s, torch.fft.rfft(
+            F.toeplitz_embedding(t.to(low).float(), n_in, out), n=size))
+        with torch.no_grad():  # a float32 spectrum with low-precision x and t
+            y = F.toeplitz_matmul(x.to(low), t.to(low), out, c_spectrum=s)
+        assert y.dtype == low
+    with pytest.raises(ValueError, match="c_spectrum must have shape"):
+        F.toeplitz_matmul(x, t, out, c_spectrum=spec[:-1])
 
 
 # --- ACDC / AFDF ----------------------------------------------------------------------------

@@ -223,3 +223,165 @@ def test_recompute_keeps_only_the_input_and_gives_the_same_gradients(shape):
         torch.testing.assert_close(a, b)
     saved = _saved(lambda: f(x, *args))
     assert [t.data_ptr() for t in saved if t.dim() == 2] == [x.data_ptr()]
+
+
+# --- spectra and dtype policy ---------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(8, 8), (11, 11), (9, 4), (4, 13), (13, 13), (26, 9)])
+@pytest.mark.parametrize("blocks", [(), (3,)])
+def test_circulant_spectrum_is_the_rfft_at_the_ops_size(shape, blocks):
+    n_in, out = shape
+    n = max(shape)
+    c = torch.randn(*blocks, n, dtype=torch.float64)
+    size = F.circulant_fft_size(n, n_in, out)
+    torch.testing.assert_close(F.circulant_spectrum(c, n_in, out), torch.fft.rfft(c, n=size))
+    x = torch.randn(2, *blocks, n_in, dtype=torch.float64)
+    spec = F.circulant_spectrum(c, n_in, out)
+    torch.testing.assert_close(F.diag_circulant_diag(x, c, out_features=out, c_spectrum=spec),
+                               F.diag_circulant_diag(x, c, out_features=out))
+    for low in (torch.float16, torch.bfloat16):  # computed in float32, like the op
+        s = F.circulant_spectrum(c.to(low), n_in, out)
+        assert s.dtype == torch.complex64 and F.fft_dtype(low) == torch.float32
+        torch.testing.assert_close(s, torch.fft.rfft(c.to(low).float(), n=size))
+    assert F.fft_dtype(torch.float64) == torch.float64
+
+
+@pytest.mark.parametrize("low", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("blocks", [(), (2,)])
+def test_low_precision_op_uses_the_callers_float32_spectrum(low, blocks):
+    # the spectrum of another vector c2 is passed on purpose: the result must follow it,
+    # which shows that the low-precision branch does not drop c_spectrum
+    n = 11
+    x, c, c2 = torch.randn(4, *blocks, n), torch.randn(*blocks, n), torch.randn(*blocks, n)
+    spec = F.circulant_spectrum(c2.to(low), n, n)
+    with torch.no_grad():
+        y = F.diag_circulant_diag(x.to(low), c.to(low), c_spectrum=spec)
+    assert y.dtype == low
+    ref = F.diag_circulant_diag(x.to(low).float(), c2.to(low).float())
+    eps = torch.finfo(low).eps
+    torch.testing.assert_close(y.float(), ref, rtol=eps, atol=eps * ref.abs().max().item())
+
+
+def test_wrong_spectrum_or_block_shapes_are_clear_errors():
+    x, c = torch.randn(2, 3, 8), torch.randn(3, 8)
+    with pytest.raises(ValueError, match=r"c_spectrum must have shape \(3, 5\)"):
+        F.diag_circulant_diag(x, c, c_spectrum=torch.randn(5, dtype=torch.complex64))
+    with pytest.raises(ValueError, match=r"c_spectrum must have shape \(5,\)"):
+        F.diag_circulant_diag(x.bfloat16()[:, 0], c[0].bfloat16(),
+                              c_spectrum=torch.randn(3, 5, dtype=torch.complex64))
+    with pytest.raises(ValueError, match=r"\(\.\.\., 3, in\)"):
+        F.diag_circulant_diag(torch.randn(2, 4, 8), c)
+    with pytest.raises(ValueError, match=r"d_in must have shape \(8,\) or \(3, 8\)"):
+        F.diag_circulant_diag(x, c, d_in=torch.randn(2, 8))
+    with pytest.raises(ValueError, match=r"\(n,\) or \(blocks, n\)"):
+        F.diag_circulant_diag(x, torch.randn(1, 3, 8))
+    with pytest.raises(ValueError, match=r"\(n,\) or \(blocks, n\)"):
+        F.circulant_spectrum(torch.randn(1, 3, 8), 8, 8)
+    with pytest.raises(ValueError, match="must be in"):
+        F.circulant_spectrum(torch.randn(8), 9, 8)
+
+
+# --- blocks: c of shape (B, n) --------------------------------------------------------------
+def test_batched_circulant_dense_matches_scipy_per_block():
+    for n in (1, 2, 5, 8, 13):
+        c = torch.randn(3, n, dtype=torch.float64)
+        w = F.circulant_dense(c)
+        assert w.shape == (3, n, n)
+        for k in range(3):
+            np.testing.assert_allclose(w[k].numpy(), scipy.linalg.circulant(c[k].numpy()))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (7, 7), (9, 4), (4, 9), (11, 11), (13, 5), (5, 13),
+                                   (1, 6), (6, 1), (22, 22)])
+@pytest.mark.parametrize("batch", BATCHES)
+def test_batched_op_matches_loop_dense_and_scipy(shape, batch):
+    n_in, out = shape
+    n, blocks = max(shape), 3
+    d = torch.float64
+    x = torch.randn(*batch, blocks, n_in, dtype=d)
+    c = torch.randn(blocks, n, dtype=d)
+    # None / shared over blocks / per block, for each of d_in, d_out, bias
+    forms = [None, "shared", "block"]
+    for f_in, f_out, f_b in itertools.product(forms, repeat=3):
+        def make(form, size):
+            return None if form is None else torch.randn(
+                *(() if form == "shared" else (blocks,)), size, dtype=d)
+        d_in, d_out, b = make(f_in, n_in), make(f_out, out), make(f_b, out)
+        y = F.diag_circulant_diag(x, c, d_in=d_in, d_out=d_out, bias=b, out_features=out)
+        assert y.shape == (*batch, blocks, out)
+
+        def block(t, k):
+            return t if t is None or t.dim() == 1 else t[k]
+
+        loop = torch.stack([F.diag_circulant_diag(
+            x[..., k, :], c[k], d_in=block(d_in, k), d_out=block(d_out, k), bias=block(b, k),
+            out_features=out) for k in range(blocks)], dim=-2)
+        torch.testing.assert_close(y, loop)
+        w = F.diag_circulant_diag_dense(c, n_in, out, d_in=d_in, d_out=d_out)
+        assert w.shape == (blocks, out, n_in)
+        ref = torch.einsum("...bi,boi->...bo", x, w) + (0 if b is None else b)
+        torch.testing.assert_close(y, ref)
+        for k in range(blocks):
+            oracle = _oracle(x[..., k, :], c[k], block(d_in, k), block(d_out, k),
+                             block(b, k), out)
+            np.testing.assert_allclose(y[..., k, :].numpy(), oracle, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (7, 7), (9, 4), (4, 9), (11, 11), (13, 4),
+                                   (26, 9)])
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_batched_gradcheck_all_arguments(shape, batch, spectrum_policy):
+    n_in, out = shape
+    n, blocks = max(shape), 2
+    opts = {"dtype": torch.float64, "requires_grad": True}
+    x = torch.randn(*batch, blocks, n_in, **opts)
+    c = torch.randn(blocks, n, **opts)
+    for per_block in (True, False):
+        lead = (blocks,) if per_block else ()
+        d_in, d_out, b = (torch.randn(*lead, k, **opts) for k in (n_in, out, out))
+
+        def f(x, c, d_in, d_out, b):
+            return F.diag_circulant_diag(x, c, d_in=d_in, d_out=d_out, bias=b,
+                                         out_features=out)
+
+        assert torch.autograd.gradcheck(f, (x, c, d_in, d_out, b))
+        grads = torch.autograd.grad(f(x, c, d_in, d_out, b).sum(), [x, c, d_in, d_out, b])
+        assert [g.shape for g in grads] == [t.shape for t in (x, c, d_in, d_out, b)]
+    assert torch.autograd.gradgradcheck(
+        lambda x, c, d: F.diag_circulant_diag(x, c, d_out=d, out_features=out),
+        (x, c, torch.randn(blocks, out, **opts)))
+
+
+def test_batched_recompute_keeps_only_the_input_and_gives_the_same_gradients():
+    opts = {"dtype": torch.float64, "requires_grad": True}
+    x = torch.randn(3, 2, 9, **opts)
+    args = (torch.randn(2, 11, **opts), torch.randn(2, 9, **opts), torch.randn(5, **opts),
+            torch.randn(2, 5, **opts))
+
+    def f(x, c, d_in, d_out, b, recompute=True):
+        return F.diag_circulant_diag(x, c, d_in=d_in, d_out=d_out, bias=b, out_features=5,
+                                     recompute=recompute)
+
+    assert torch.autograd.gradcheck(f, (x, *args))
+    assert torch.autograd.gradgradcheck(f, (x, *args))
+    g = torch.randn(3, 2, 5, dtype=torch.float64)
+    fast = torch.autograd.grad(f(x, *args, recompute=False), [x, *args], g)
+    lean = torch.autograd.grad(f(x, *args), [x, *args], g)
+    for a, b in zip(fast, lean, strict=True):
+        torch.testing.assert_close(a, b)
+    saved = _saved(lambda: f(x, *args))
+    assert [t.data_ptr() for t in saved if t.dim() == 3] == [x.data_ptr()]
+
+
+@pytest.mark.parametrize("batch", [4, 256])
+def test_batched_backward_keeps_a_spectrum_only_while_it_is_small(batch):
+    n, blocks = 512, 2
+    x = torch.randn(batch, blocks, n, requires_grad=True)
+    c, d, b = (torch.randn(blocks, n, requires_grad=True) for _ in range(3))
+    saved = _saved(lambda: F.diag_circulant_diag(x, c, d_out=d, bias=b))
+    spectra = [t for t in saved if t.is_complex() and t.dim() == 3]  # batch-sized spectra
+    if batch * blocks * (n // 2 + 1) * 2 <= circulant_module.KEEP_SPECTRUM_MAX_FLOATS:
+        assert len(spectra) == 1 and spectra[0].shape == (batch, blocks, n // 2 + 1)
+    else:
+        assert spectra == []
+    real_acts = [t for t in saved if not t.is_complex() and t.dim() == 3]
+    assert len(real_acts) == 2 and x.data_ptr() in {t.data_ptr() for t in real_acts}

@@ -25,18 +25,50 @@ def test_no_grad_inference_mode_and_autocast(name):
         torch.testing.assert_close(y, ref, atol=0.05, rtol=0.05)
 
 
-@pytest.mark.parametrize("name", ["dc", "circulant_projection", "toeplitz"])
-def test_low_precision_model_keeps_its_dtype(name):
+@pytest.mark.parametrize("name", FFT_FAMILIES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_model_keeps_its_dtype(name, dtype):
     layer = make_linear(name, 16, 16)
     x = torch.randn(3, 16)
     ref = layer(x)
-    half = layer.to(torch.bfloat16)
-    y = half(x.bfloat16())
-    assert y.dtype == torch.bfloat16
+    half = layer.to(dtype)
+    y = half(x.to(dtype))
+    assert y.dtype == dtype
     torch.testing.assert_close(y.float(), ref, atol=0.1, rtol=0.05)
     y.float().sum().backward()
-    assert all(p.grad is not None and p.grad.dtype == torch.bfloat16
+    assert all(p.grad is not None and p.grad.dtype == dtype
                for p in half.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", FFT_FAMILIES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shape", [(24, 10), (10, 24), (11, 11)])
+def test_low_precision_inference_matches_float32(name, dtype, shape):
+    # FFTs run in float32 (CPU FFTs have no half precision), also through the layers' cached
+    # spectra: the result is float32's rounded to the dtype (plus a rounded bias addition)
+    torch.manual_seed(0)
+    layer = make_linear(name, *shape).to(dtype)
+    ref_layer = make_linear(name, *shape)
+    ref_layer.load_state_dict({k: v.float() for k, v in layer.state_dict().items()})
+    x = torch.randn(5, shape[0]).to(dtype)
+    with torch.no_grad():
+        ref = ref_layer(x.float())
+    eps = torch.finfo(dtype).eps
+    tol = {"rtol": eps, "atol": eps * ref.abs().max().item()}
+
+    def check(y):
+        assert y.dtype == dtype
+        torch.testing.assert_close(y.float(), ref, **tol)
+
+    for _ in range(2):  # the second call reuses the cached spectrum
+        with torch.no_grad():
+            check(layer(x))
+    with torch.inference_mode():
+        check(layer(x))
+    layer.eval()
+    check(layer(x).detach())  # eval mode with autograd on: the op computes the spectrum
+    with torch.no_grad():
+        check(layer(x))
 
 
 @pytest.mark.slow

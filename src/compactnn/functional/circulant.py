@@ -17,6 +17,16 @@ Every circulant-based layer of the library is a special case:
 * circulant projection (Cheng et al. 2015):   ``d_in = ±1`` (fixed buffer), ``d_out = None``
 * plain circulant:                            ``d_in = d_out = None``
 
+``c`` may also be a batch of ``B`` independent circulant vectors, shape ``(B, n)`` ("blocks", as
+channel-coupled convolutions need): ``x`` is then ``(..., B, in)``, each of ``d_in``, ``d_out``,
+``bias`` is shared ``(in,)``/``(out,)`` or per block ``(B, in)``/``(B, out)``, and the output is
+``(..., B, out)``; gradients keep the block dimension.
+
+Spectra and dtypes are decided here, so that layers do not restate them:
+:func:`circulant_spectrum` is the ``rfft`` of ``c`` at the op's FFT length
+(:func:`circulant_fft_size`), which a layer may cache and pass back as ``c_spectrum``; half and
+bfloat16 tensors are computed in float32 (:func:`fft_dtype`) and their spectra are complex64.
+
 Speed: FFTs of length ``n`` when that is fast (``n`` 7-smooth, or even and 13-smooth, see
 :func:`circulant_fft_size`); otherwise (a prime ``n``, say) the circular convolution is computed
 as a *linear* convolution at the next 7-smooth length ``L ≥ n + max(in, out) - 1`` and folded
@@ -43,9 +53,11 @@ __all__ = [
     "circulant_dense",
     "circulant_fft_size",
     "circulant_matmul",
+    "circulant_spectrum",
     "diag_circulant_diag",
     "diag_circulant_diag_dense",
     "fast_fft_size",
+    "fft_dtype",
     "project_circulant",
     "weighted_diagonal_means",
 ]
@@ -56,6 +68,15 @@ __all__ = [
 # does; above, backward recomputes it so that no batch-sized complex tensor stays alive.
 # Read at call time: set it on this module (``compactnn.functional.circulant``) to change it.
 KEEP_SPECTRUM_MAX_FLOATS = 2**18
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def fft_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The real dtype in which FFTs of ``dtype`` tensors are computed: float32 for float16 and
+    bfloat16 (CPU FFTs have no half precision; cuFFT's only for power-of-two lengths), else
+    ``dtype`` itself."""
+    return torch.float32 if dtype in _LOW_PRECISION else dtype
 
 
 def fast_fft_size(n: int, primes: tuple[int, ...] = (2, 3, 5)) -> int:
@@ -89,17 +110,48 @@ def circulant_fft_size(n: int, in_features: int, out_features: int) -> int:
     return fast_fft_size(n + max(in_features, out_features) - 1, (2, 3, 5, 7))
 
 
+def _check_c(c: Tensor, who: str) -> None:
+    if c.dim() not in (1, 2) or c.shape[-1] < 1:
+        raise ValueError(f"{who}: the circulant vector must have shape (n,) or (blocks, n), "
+                         f"got {tuple(c.shape)}")
+
+
+def circulant_spectrum(c: Tensor, in_features: int, out_features: int, *,
+                       rfft_n: Tensor | None = None) -> Tensor:
+    """``rfft(c, n=circulant_fft_size(n, in, out))``: the spectrum :func:`diag_circulant_diag`
+    uses for ``c`` (shape ``(n,)`` or ``(blocks, n)``) acting on ``in`` inputs with ``out`` rows;
+    pass it back as ``c_spectrum`` to skip that FFT (layers cache it at inference).
+
+    Half and bfloat16 ``c`` are transformed in float32 (a complex64 result), as the op computes.
+    ``rfft_n``: ``rfft(c)`` at length ``n`` when the caller has it (AFDF's parameters are that
+    spectrum); returned as is when the op's FFT length is ``n``. Shape ``(..., size // 2 + 1)``;
+    cost O(n log n), one parameter-sized FFT.
+    """
+    _check_c(c, "circulant_spectrum")
+    n = c.shape[-1]
+    if not (1 <= in_features <= n and 1 <= out_features <= n):
+        raise ValueError(f"circulant_spectrum: in_features={in_features} and out_features="
+                         f"{out_features} must be in [1, n={n}]")
+    size = circulant_fft_size(n, in_features, out_features)
+    if rfft_n is not None and size == n:
+        return rfft_n
+    return torch.fft.rfft(c.to(fft_dtype(c.dtype)), n=size)
+
+
 def circulant_dense(c: Tensor) -> Tensor:
-    """The ``n × n`` circulant matrix with first column ``c``: ``C[i, j] = c[(i - j) mod n]``."""
-    if c.dim() != 1:
-        raise ValueError(f"circulant_dense expects a 1-D vector, got shape {tuple(c.shape)}")
-    n = c.shape[0]
+    """The ``n × n`` circulant matrix with first column ``c``: ``C[i, j] = c[(i - j) mod n]``;
+    for ``c`` of shape ``(B, n)`` the ``(B, n, n)`` stack of the blocks' matrices."""
+    if c.dim() not in (1, 2):
+        raise ValueError(f"circulant_dense expects a vector (n,) or a batch (blocks, n), got "
+                         f"shape {tuple(c.shape)}")
+    n = c.shape[-1]
     idx = torch.arange(n, device=c.device)
-    return c[(idx[:, None] - idx[None, :]) % n]
+    return c[..., (idx[:, None] - idx[None, :]) % n]
 
 
-def _flat_batch(t: Tensor) -> Tensor:
-    return t.reshape(-1, t.shape[-1])
+def _sum_to(t: Tensor, shape: torch.Size) -> Tensor:
+    """Sum ``t`` (shape ``(..., *shape)``) over its leading dimensions."""
+    return t.reshape(-1, *shape).sum(0)
 
 
 def _reversed_spectrum(c: Tensor, size: int) -> Tensor:
@@ -131,15 +183,18 @@ def _circ_from_spectrum(vf: Tensor, spectrum: Tensor, n: int, size: int, rows: i
     return u
 
 
-def _batch_cross_correlation(xf: Tensor, gf: Tensor, consume: bool = True) -> Tensor:
-    """``Σ_b conj(xf_b) · gf_b`` over all leading dims; with ``consume``, ``xf`` is conjugated
-    and multiplied in place when no graph is built. The sum runs on a real view: a reduction of
-    a complex tensor over its batch axis is ~10× slower on CPU."""
+def _batch_cross_correlation(xf: Tensor, gf: Tensor, blocks: torch.Size,
+                             consume: bool = True) -> Tensor:
+    """``Σ_b conj(xf_b) · gf_b`` over the leading dims before ``blocks`` (``()`` or ``(B,)``,
+    kept); with ``consume``, ``xf`` is conjugated and multiplied in place when no graph is
+    built. The sum runs on a real view: a reduction of a complex tensor over its batch axis is
+    ~10× slower on CPU."""
     if torch.is_grad_enabled() or not consume:
         prod = xf.conj() * gf
     else:
         prod = xf.conj_physical_().mul_(gf)
-    return torch.view_as_complex(torch.view_as_real(_flat_batch(prod)).sum(0))
+    flat = prod.reshape(-1, *blocks, prod.shape[-1])
+    return torch.view_as_complex(torch.view_as_real(flat).sum(0))
 
 
 def _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum, keep_xf=False):
@@ -164,7 +219,8 @@ def _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum, keep_
 
 
 class _DiagCirculantDiag(torch.autograd.Function):
-    """Fused ``d_out ⊙ (circ(c) · pad(d_in ⊙ x))[:out] + bias`` (see the module docstring)."""
+    """Fused ``d_out ⊙ (circ(c) · pad(d_in ⊙ x))[:out] + bias`` (see the module docstring);
+    ``c`` is ``(n,)`` or ``(B, n)``, every gradient is reduced to its argument's shape."""
 
     @staticmethod
     def forward(ctx, x, c, d_in, d_out, bias, out_features, size, c_spectrum, recompute):
@@ -175,6 +231,7 @@ class _DiagCirculantDiag(torch.autograd.Function):
                                      keep_xf)
         save_u = d_out is not None and ctx.needs_input_grad[3] and not recompute
         ctx.out_features, ctx.in_features, ctx.size = out_features, x.shape[-1], size
+        ctx.bias_shape = None if bias is None else bias.shape
         ctx.save_for_backward(x, c, cf, d_in, d_out, u.contiguous() if save_u else None, xf)
         return y
 
@@ -190,7 +247,7 @@ class _DiagCirculantDiag(torch.autograd.Function):
             cf, u = torch.fft.rfft(c, n=size), None
 
         if need_b:
-            grad_b = _flat_batch(g).sum(0)
+            grad_b = _sum_to(g, ctx.bias_shape)
         fresh_xf = None  # the input's spectrum computed here (with a graph under create_graph)
         if need_dout and u is None:  # recompute=True or create_graph: rebuild u
             fresh_xf = torch.fft.rfft(x if d_in is None else x * d_in, n=size)
@@ -203,7 +260,7 @@ class _DiagCirculantDiag(torch.autograd.Function):
         if need_dout:
             scratch = g * u
             del u
-            grad_dout = _flat_batch(scratch).sum(0)
+            grad_dout = _sum_to(scratch, d_out.shape)
         if not (need_x or need_c or need_din):
             return grad_x, grad_c, grad_din, grad_dout, grad_b, None, None, None, None
         if d_out is None:
@@ -221,21 +278,23 @@ class _DiagCirculantDiag(torch.autograd.Function):
             if not kept:  # recompute the input's spectrum (or rebuild it with a graph)
                 xf = fresh_xf if fresh_xf is not None else torch.fft.rfft(
                     x if d_in is None else x * d_in, n=size)
-            r = torch.fft.irfft(_batch_cross_correlation(xf, gf, consume=not kept), n=size)
+            blocks = c.shape[:-1]
+            r = torch.fft.irfft(_batch_cross_correlation(xf, gf, blocks, consume=not kept),
+                                n=size)
             del xf
             if size == n:
                 grad_c = r
             else:  # lags 0..out-1 sit at r[:out], lags -(in-1)..-1 at the end of r
-                grad_c = r.new_zeros(n)
-                grad_c[:out] += r[:out]
+                grad_c = r.new_zeros(*blocks, n)
+                grad_c[..., :out] += r[..., :out]
                 if n_in > 1:
-                    grad_c[n - n_in + 1:] += r[size - n_in + 1:]
+                    grad_c[..., n - n_in + 1:] += r[..., size - n_in + 1:]
         if need_x or need_din:
             ct = cf.conj() if size == n else _reversed_spectrum(c, size)
             gxs = _circ_from_spectrum(gf, ct, n, size, n_in, out)  # circ(c)^T g
             del gf
             if need_din:
-                grad_din = (_flat_batch(gxs) * _flat_batch(x)).sum(0)
+                grad_din = _sum_to(gxs * x, d_in.shape)
             if need_x:
                 if d_in is None:
                     grad_x = gxs
@@ -247,20 +306,25 @@ class _DiagCirculantDiag(torch.autograd.Function):
 def _check_op_args(x: Tensor, c: Tensor, out_features: int, d_in, d_out, bias) -> None:
     if not torch.is_floating_point(x):
         raise ValueError(f"expected a floating-point input, got dtype {x.dtype}")
-    if c.dim() != 1:
-        raise ValueError(f"the circulant vector must be 1-D, got shape {tuple(c.shape)}")
-    n = c.shape[0]
+    _check_c(c, "diag_circulant_diag")
+    n = c.shape[-1]
     if x.dim() == 0 or x.shape[-1] > n:
         raise ValueError(
             f"input of shape {tuple(x.shape)} does not fit a circulant of size {n} "
             "(the last dimension must be at most n)"
         )
+    blocks = c.shape[0] if c.dim() == 2 else None
+    if blocks is not None and (x.dim() < 2 or x.shape[-2] != blocks):
+        raise ValueError(f"with {blocks} circulant blocks the input must have shape "
+                         f"(..., {blocks}, in), got {tuple(x.shape)}")
     if not 1 <= out_features <= n:
         raise ValueError(f"out_features must be in [1, {n}], got {out_features}")
     for name, t, size in (("d_in", d_in, x.shape[-1]), ("d_out", d_out, out_features),
                           ("bias", bias, out_features)):
-        if t is not None and tuple(t.shape) != (size,):
-            raise ValueError(f"{name} must have shape ({size},), got {tuple(t.shape)}")
+        if t is not None and tuple(t.shape) != (size,) and (
+                blocks is None or tuple(t.shape) != (blocks, size)):
+            also = "" if blocks is None else f" or ({blocks}, {size})"
+            raise ValueError(f"{name} must have shape ({size},){also}, got {tuple(t.shape)}")
 
 
 def diag_circulant_diag(
@@ -276,32 +340,41 @@ def diag_circulant_diag(
 ) -> Tensor:
     """``d_out ⊙ (circ(c) · pad_n(d_in ⊙ x))[:out_features] + bias``, ``x`` of shape ``(..., in)``.
 
-    ``n = len(c)`` must be at least ``in`` and ``out_features`` (default ``n``). Any of
+    ``n = c.shape[-1]`` must be at least ``in`` and ``out_features`` (default ``n``). Any of
     ``d_in`` (shape ``(in,)``), ``d_out`` (``(out,)``) and ``bias`` (``(out,)``) may be ``None``.
-    Differentiable in every tensor argument through an FFT-based backward.
-    ``c_spectrum`` (optional) is ``torch.fft.rfft(c, n=circulant_fft_size(n, in, out))``
-    computed by the caller — layers pass a cached one at inference so that ``c``'s FFT is not
-    redone per call. ``recompute=True`` keeps no activation for backward (only ``x``, which the
-    caller holds anyway): backward rebuilds ``u = circ(c)·pad(d_in ⊙ x)`` with one more FFT —
-    half the saved activations of a deep DCNN for 10–15 % more time (measured at n = 4,096).
+    Blocks: ``c`` of shape ``(B, n)`` is ``B`` independent circulants; ``x`` is then
+    ``(..., B, in)``, ``d_in``/``d_out``/``bias`` are shared or per block (``(B, in)``,
+    ``(B, out)``) and the output is ``(..., B, out)``.
+    Differentiable in every tensor argument through an FFT-based backward (gradients summed
+    over the leading batch dims; ``∂c`` keeps the block dim).
+    ``c_spectrum`` (optional) is :func:`circulant_spectrum` ``(c, in, out)`` computed by the
+    caller — layers pass a cached one at inference so that ``c``'s FFT is not redone per call.
+    Half/bfloat16 arguments are computed in float32 (the spectrum then complex64) and the
+    result cast back to ``x``'s dtype (float32 under autocast).
+    ``recompute=True`` keeps no activation for backward (only ``x``, which the caller holds
+    anyway): backward rebuilds ``u = circ(c)·pad(d_in ⊙ x)`` with one more FFT — half the saved
+    activations of a deep DCNN for 10–15 % more time (measured at n = 4,096).
+    Cost per call: O(rows · L log L) with ``L = circulant_fft_size(n, in, out)``.
     """
     n = c.shape[-1] if c.dim() else 0
     out_features = n if out_features is None else int(out_features)
     _check_op_args(x, c, out_features, d_in, d_out, bias)
-    low = (torch.float16, torch.bfloat16)
-    if any(t is not None and t.dtype in low for t in (x, c, d_in, d_out, bias)):
-        # FFTs need float32 (CPU FFTs have no half precision): compute in float32, return
-        # float32 under autocast (its rule for fp32-only ops), else the input's dtype.
+    size = circulant_fft_size(n, x.shape[-1], out_features)
+    if c_spectrum is not None and c_spectrum.shape != (*c.shape[:-1], size // 2 + 1):
+        raise ValueError(f"c_spectrum must have shape {(*c.shape[:-1], size // 2 + 1)} (rfft "
+                         f"of length {size}), got {tuple(c_spectrum.shape)}")
+    if any(t is not None and t.dtype in _LOW_PRECISION for t in (x, c, d_in, d_out, bias)):
+        # FFTs need float32 (fft_dtype): compute in float32, return float32 under autocast
+        # (its rule for fp32-only ops), else the input's dtype.
         out_dtype = torch.float32 if torch.is_autocast_enabled(x.device.type) else x.dtype
         up = [None if t is None else t.float() for t in (x, c, d_in, d_out, bias)]
+        if c_spectrum is not None:
+            c_spectrum = c_spectrum.to(torch.complex64)
         with torch.autocast(x.device.type, enabled=False):
             y = diag_circulant_diag(up[0], up[1], d_in=up[2], d_out=up[3], bias=up[4],
-                                    out_features=out_features, recompute=recompute)
+                                    out_features=out_features, c_spectrum=c_spectrum,
+                                    recompute=recompute)
         return y.to(out_dtype)
-    size = circulant_fft_size(n, x.shape[-1], out_features)
-    if c_spectrum is not None and c_spectrum.shape != (size // 2 + 1,):
-        raise ValueError(f"c_spectrum must have shape ({size // 2 + 1},) (rfft of length "
-                         f"{size}), got {tuple(c_spectrum.shape)}")
     args = (x, c, d_in, d_out, bias, out_features, size, c_spectrum)
     if torch.is_grad_enabled() and any(
             t is not None and t.requires_grad for t in (x, c, d_in, d_out, bias)):
@@ -327,12 +400,13 @@ def diag_circulant_diag_dense(
     d_in: Tensor | None = None,
     d_out: Tensor | None = None,
 ) -> Tensor:
-    """Dense reference ``(out, in)`` matrix of :func:`diag_circulant_diag` (without bias)."""
-    w = circulant_dense(c)[:out_features, :in_features]
+    """Dense reference ``(out, in)`` matrix of :func:`diag_circulant_diag` (without bias);
+    ``(B, out, in)`` for ``c`` of shape ``(B, n)`` (``d_in``/``d_out`` shared or per block)."""
+    w = circulant_dense(c)[..., :out_features, :in_features]
     if d_in is not None:
-        w = w * d_in[None, :]
+        w = w * d_in[..., None, :]
     if d_out is not None:
-        w = d_out[:, None] * w
+        w = d_out[..., :, None] * w
     return w
 
 

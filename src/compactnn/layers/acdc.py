@@ -104,7 +104,9 @@ class ACDC(_SELLBase):
             h = torch.nn.functional.pad(h, (0, self.n - self.in_features))
         if self.a_bias is not None:
             h = h + self.a_bias
-        y = F.idct(F.dct(h) * self.d)[..., : self.out_features]
+        # functional.dct does not apply the FFT dtype policy itself: half/bfloat16 run in float32
+        ft = F.fft_dtype(h.dtype)
+        y = F.idct(F.dct(h.to(ft)) * self.d.to(ft))[..., : self.out_features].to(h.dtype)
         return y if self.bias is None else y + self.bias
 
     def _core(self) -> Tensor:
@@ -163,14 +165,16 @@ class AFDF(_SELLBase):
                     self.f_real[-1] *= math.sqrt(2.0)
 
     def spectrum(self) -> Tensor:
-        """The Hermitian half-spectrum ``f`` (``n // 2 + 1`` complex bins)."""
+        """The Hermitian half-spectrum ``f`` (``n // 2 + 1`` complex bins; complex64 for
+        half/bfloat16 parameters, which have no complex FFTs)."""
+        ft = F.fft_dtype(self.f_real.dtype)
         imag = torch.cat([self.f_imag.new_zeros(1), self.f_imag,
                           self.f_imag.new_zeros(1 - self.n % 2)])
-        return torch.complex(self.f_real, imag)
+        return torch.complex(self.f_real.to(ft), imag.to(ft))
 
     def circulant_vector(self) -> Tensor:
-        """``c`` with ``F^{-1} diag(f) F = circ(c)``."""
-        return torch.fft.irfft(self.spectrum(), n=self.n)
+        """``c`` with ``F^{-1} diag(f) F = circ(c)``, in the parameters' dtype."""
+        return torch.fft.irfft(self.spectrum(), n=self.n).to(self.f_real.dtype)
 
     def _eff_bias(self, c: Tensor) -> Tensor | None:
         if self.bias is None:
@@ -181,11 +185,11 @@ class AFDF(_SELLBase):
         self.check_input(x)
         spec = self.spectrum()
         c = torch.fft.irfft(spec, n=self.n)
-        # the parameters *are* the spectrum: the op needs no FFT of c (when it runs at length n)
-        size = F.circulant_fft_size(self.n, self.in_features, self.out_features)
+        # the parameters *are* the spectrum: no FFT of c when the op runs at length n
+        c_spectrum = F.circulant_spectrum(c.detach(), self.in_features, self.out_features,
+                                          rfft_n=spec.detach())
         return F.diag_circulant_diag(self._input(x), c, d_in=self.a, bias=self._eff_bias(c),
-                                     out_features=self.out_features,
-                                     c_spectrum=spec.detach() if size == self.n else None)
+                                     out_features=self.out_features, c_spectrum=c_spectrum)
 
     def to_dense(self) -> Tensor:
         w = F.diag_circulant_diag_dense(self.circulant_vector(), self.in_features,

@@ -98,22 +98,22 @@ class StructuredLinear(nn.Module, metaclass=ABCMeta):
     def num_params(in_features: int, out_features: int, **kwargs) -> int:
         """Number of trainable parameters of a layer built with these arguments."""
 
-    def inference_spectrum(self, source: Tensor, size: int, build_vector=None) -> Tensor | None:
-        """``rfft(v, n=size)`` of the circulant vector ``v`` built from ``source`` (default:
-        ``source`` itself), cached across calls while autograd does not need it and ``source``
-        is unchanged (same storage and version: an optimizer step or ``load_state_dict``
-        invalidates it). Returns ``None`` when a gradient must flow into ``source``: the op then
-        computes the spectrum itself, once per forward.
+    def inference_spectrum(self, source: Tensor, compute) -> Tensor | None:
+        """``compute()`` — the spectrum the layer's functional op takes for the vector built
+        from ``source``, e.g. ``lambda: F.circulant_spectrum(c, in, out)`` — cached across
+        calls while autograd does not need it and ``source`` is unchanged (same storage and
+        version: an optimizer step or ``load_state_dict`` invalidates it). Returns ``None`` when
+        a gradient must flow into ``source``: the op then computes the spectrum itself, once
+        per forward. (The FFT length is fixed by the layer's shape, so it is not in the key.)
         """
         if torch.is_grad_enabled() and source.requires_grad:
             return None
-        key = (source.data_ptr(), source._version, source.dtype, source.device, size,
+        key = (source.data_ptr(), source._version, source.dtype, source.device,
                torch.is_inference_mode_enabled())
         cache = self.__dict__.get("_spectrum_cache")
         if cache is None or cache[0] != key:
             with torch.no_grad():
-                vec = source if build_vector is None else build_vector(source)
-                cache = (key, torch.fft.rfft(vec, n=size))
+                cache = (key, compute())
             self.__dict__["_spectrum_cache"] = cache
         return cache[1]
 

@@ -24,10 +24,10 @@ class _CirculantFamily(StructuredLinear):
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
         v, d_in, d_out = self._parts()
-        size = F.circulant_fft_size(self.n, self.in_features, self.out_features)
+        spec = self.inference_spectrum(
+            v, lambda: F.circulant_spectrum(v, self.in_features, self.out_features))
         return F.diag_circulant_diag(x, v, d_in=d_in, d_out=d_out, bias=self.bias,
-                                     out_features=self.out_features,
-                                     c_spectrum=self.inference_spectrum(v, size),
+                                     out_features=self.out_features, c_spectrum=spec,
                                      recompute=self.recompute)
 
     def to_dense(self) -> Tensor:

@@ -46,9 +46,8 @@ class _ToeplitzBase(StructuredLinear):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        size = F.fast_fft_size(self.in_features + self.out_features - 1)
-        spec = self.inference_spectrum(self.t, size, lambda t: F.toeplitz_embedding(
-            t, self.in_features, self.out_features, size))
+        spec = self.inference_spectrum(
+            self.t, lambda: F.toeplitz_spectrum(self.t, self.in_features, self.out_features))
         return F.toeplitz_matmul(x, self.t, self.out_features, d_out=self.d, bias=self.bias,
                                  c_spectrum=spec)
 
@@ -57,7 +56,7 @@ class _ToeplitzBase(StructuredLinear):
         return w if self.d is None else self.d[:, None] * w
 
     def structure_repr(self) -> str:
-        size = F.fast_fft_size(self.in_features + self.out_features - 1)
+        size = F.toeplitz_fft_size(self.in_features, self.out_features)
         return f"fft_size={size}, init={self.init!r}"
 
 
