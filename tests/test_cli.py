@@ -1,27 +1,51 @@
 import json
 
+import pytest
+
 from compactnn.cli import main
+from compactnn.config import RunConfig
+from compactnn.registry import available
 
 
 def test_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "dc " in out and "max(in,out) + 2·out" in out and "fashion-mnist" in out
+    for kind in ("linear", "model", "dataset", "task", "experiment"):
+        assert all(name in out for name in available(kind)), kind
 
 
-def test_train_writes_run(tmp_path, capsys):
+def test_train_writes_a_run_that_reruns_from_its_config(tmp_path, capsys):
     rc = main(["train", "--dataset", "digits", "--depth", "1", "--epochs", "1", "--width", "64",
-               "--runs-dir", str(tmp_path), "--no-progress"])
+               "--runs-dir", str(tmp_path / "a"), "--no-progress"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "trainable parameters" in out and "final test accuracy" in out
+    assert "trainable parameters" in out and "final test acc" in out
+    run = next((tmp_path / "a").iterdir())
+    cfg = RunConfig.load(run / "config.toml")
+    assert cfg.model.args == {"depth": 1, "width": 64} and cfg.data.name == "digits"
+    assert main(["train", "--config", str(run / "config.toml"), "--runs-dir",
+                 str(tmp_path / "b"), "--no-progress"]) == 0
+    rerun = next((tmp_path / "b").iterdir())
+    first, second = (json.loads((r / "metrics.json").read_text())["final"] for r in (run, rerun))
+    assert first == second
+
+
+@pytest.mark.parametrize("model", available("model"))
+def test_every_registered_model_trains_from_the_cli(model, tmp_path):
+    assert main(["train", "--model", model, "--dataset", "digits", "--epochs", "1",
+                 "--limit-train", "300", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
     run = next(tmp_path.iterdir())
-    assert json.loads((run / "config.json").read_text())["model"]["depth"] == 1
+    assert RunConfig.load(run / "config.toml").model.name == model
 
 
-def test_train_other_family(tmp_path):
+def test_train_other_family_and_set(tmp_path, capsys):
     assert main(["train", "--model", "mlp", "--layer", "circulant_projection", "--dataset",
-                 "digits", "--epochs", "1", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
+                 "digits", "--set", "train.epochs=1", "--set", "model.depth=2",
+                 "--dry-run"]) == 0
+    cfg = RunConfig.from_toml(capsys.readouterr().out)
+    assert cfg.train.epochs == 1 and cfg.model.args == {"layer": "circulant_projection",
+                                                         "depth": 2}
 
 
 def test_compare_quick(tmp_path, capsys):
@@ -31,28 +55,33 @@ def test_compare_quick(tmp_path, capsys):
     assert "| DCNN" in out and "% of dense" in out
     res = json.loads(next(tmp_path.glob("*/results.json")).read_text())
     assert len(res["rows"]) == 2 and res["rows"][1]["num_params"] < res["rows"][0]["num_params"]
+    assert res["config"]["train"]["epochs"] == 2
 
 
 def test_bad_arguments_give_clean_errors(tmp_path, capsys):
-    assert main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1",
-                 "--runs-dir", str(tmp_path)]) == 2
-    assert "IDX files not found" in capsys.readouterr().err
-    assert main(["train", "--dataset", "digits", "--lr", "-1", "--runs-dir", str(tmp_path)]) == 2
-    assert "lr must be" in capsys.readouterr().err
-    assert main(["train", "--dataset", "digits", "--model", "dcnn", "--layer", "dense",
-                 "--runs-dir", str(tmp_path)]) == 2
+    def err(*argv):
+        assert main(list(argv)) == 2
+        return capsys.readouterr().err
+
+    assert "IDX files not found" in err("train", "--dataset", "mnist", "--data-dir",
+                                        str(tmp_path), "--epochs", "1", "--runs-dir",
+                                        str(tmp_path))
+    assert "lr must be" in err("train", "--dataset", "digits", "--lr", "-1")
+    assert "DCNN always uses 'dc'" in err("train", "--model", "dcnn", "--layer", "dense")
+    assert "'lenet' does not take 'depth'" in err("train", "--model", "lenet", "--depth", "2")
+    assert "unknown key 'epoch'" in err("train", "--set", "train.epoch=2")
+    assert "key=value" in err("train", "--set", "oops")
+    assert "no run config" in err("train", "--config", str(tmp_path / "none.toml"))
+    assert "key=value" in err("train", "--layer-kw", "rank", "--dataset", "digits")
+    assert not list(tmp_path.iterdir())  # nothing was written by a refused command
 
 
-def test_train_layer_kwargs_and_shl(tmp_path, capsys):
+def test_train_layer_kwargs_and_shl(tmp_path):
     assert main(["train", "--model", "shl", "--layer", "lowrank", "--layer-kw", "rank=3",
                  "--dataset", "digits", "--epochs", "1", "--runs-dir", str(tmp_path),
                  "--no-progress"]) == 0
-    run = next(tmp_path.iterdir())
-    cfg = json.loads((run / "config.json").read_text())
-    assert cfg["model"]["layer_kwargs"] == {"rank": 3} and cfg["model"]["depth"] == 1
-    assert main(["train", "--layer-kw", "rank", "--dataset", "digits",
-                 "--runs-dir", str(tmp_path)]) == 2
-    assert "key=value" in capsys.readouterr().err
+    cfg = RunConfig.load(next(tmp_path.iterdir()))
+    assert cfg.model.args["layer_kwargs"] == {"rank": 3}
 
 
 def test_families_quick(tmp_path, capsys):
@@ -63,5 +92,7 @@ def test_families_quick(tmp_path, capsys):
     assert sorted(r["family"] for r in res["rows"]) == ["dc", "hashed", "lowrank"]
     dc = next(r for r in res["rows"] if r["family"] == "dc")
     assert dc["hidden_params"] == 64 + 2 * 64  # one 64x64 DC layer
+    lowrank = next(r for r in res["rows"] if r["family"] == "lowrank")
+    assert lowrank["layer_kwargs"] == {"rank": 8}  # the family's declared budget
     assert "| family |" in (tmp_path / "res" / "families.md").read_text()
     assert main(["families", "--families", "nope", "--dataset", "digits"]) == 2

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
-from compactnn.init import INIT_SCHEMES, init_circulant_, variance_trace
+from compactnn.experiments.init_variance import variance_trace
+from compactnn.init import init_circulant_
+from compactnn.registry import available
 
 N, DEPTH, TRIALS = 256, 32, 200
 
@@ -51,6 +53,6 @@ def test_naive_inits_explode_or_vanish(init, gain):
 
 
 def test_init_schemes_validate_names():
-    assert "paper" in INIT_SCHEMES
+    assert "paper" in available("init")
     with pytest.raises(ValueError, match="unknown init"):
         init_circulant_(torch.empty(4), "xavier-ish")

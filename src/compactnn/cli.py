@@ -1,147 +1,196 @@
-"""Command line: ``compactnn list | train | compare``."""
+"""Command line: ``compactnn list | train | compare | families | reproduce | report``.
+
+Every command that trains builds :class:`~compactnn.config.RunConfig` s: from ``--config``
+(``train``) or the command's own defaults, then the shortcut flags (``--epochs 5`` is
+``--set train.epochs=5``), then ``--set`` overrides in order. Choices come from the registries.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from .data import DATASETS, DataError
-from .init import INIT_SCHEMES
-from .layers.registry import available_layers, get_layer_class
-from .models import MODELS
-from .models.mlp import ACTIVATIONS
+from .config import RunConfig, assign, parse_value
+from .data import DataError
+from .registry import available, capabilities, get
 from .runtime import keep_freed_memory
-from .train import NonFiniteLossError, TrainConfig
-from .train.loop import OPTIMIZERS, SCHEDULES
+from .train import NonFiniteLossError
+
+#: shortcut flag → (config path, argparse options); applied only when given
+_DATA_FLAGS = {
+    "--dataset": ("data.name", dict(choices=available("dataset"))),
+    "--data-dir": ("data.data_dir", dict(help="directory with the data files (authoritative)")),
+}
+_TRAIN_FLAGS = {
+    "--epochs": ("train.epochs", dict(type=int)),
+    "--batch-size": ("train.batch_size", dict(type=int)),
+    "--optimizer": ("train.optimizer", dict(choices=available("optimizer"))),
+    "--lr": ("train.lr", dict(type=float)),
+    "--weight-decay": ("train.weight_decay", dict(type=float)),
+    "--schedule": ("train.schedule", dict(choices=available("schedule"))),
+    "--grad-clip": ("train.grad_clip", dict(type=float, help="max gradient norm")),
+    "--device": ("train.device", dict()),
+    "--seed": ("seed", dict(type=int)),
+}
+_MODEL_FLAGS = {
+    "--model": ("model.name", dict(choices=available("model"))),
+    "--layer": ("model.layer", dict(choices=sorted(available("linear")),
+                                    help="layer family (models built from one, e.g. mlp)")),
+    "--width": ("model.width", dict(type=int, help="hidden width (default: input size)")),
+    "--depth": ("model.depth", dict(type=int, help="number of hidden structured layers")),
+    "--activation": ("model.activation", dict(choices=available("activation"))),
+    "--negative-slope": ("model.negative_slope", dict(type=float)),
+    "--nonlinearity-every": ("model.nonlinearity_every", dict(
+        type=int, help="an activation after every k-th hidden layer, identity otherwise")),
+    "--batchnorm": ("model.batchnorm", dict(action="store_const", const=True)),
+    "--dropout": ("model.dropout", dict(type=float)),
+    "--classifier": ("model.classifier", dict(choices=sorted(available("linear")),
+                                              help="family of the classifier layer")),
+    "--init": ("model.init", dict(help="initialization scheme (circulant families: "
+                                       f"{', '.join(available('init'))}; others list their own)")),
+    "--val-fraction": ("data.val_fraction", dict(type=float)),
+    "--limit-train": ("data.limit_train", dict(
+        type=int, help="use a random subset of this many training examples")),
+    "--teacher": ("task.teacher", dict(help="run directory of a trained teacher model")),
+    "--temperature": ("task.temperature", dict(type=float)),
+    "--alpha": ("task.alpha", dict(type=float, help="weight of the soft-target loss")),
+}
 
 
+def _dest(flag: str) -> str:
+    return "opt_" + flag.lstrip("-").replace("-", "_")
+
+
+def _add_flags(p: argparse.ArgumentParser, title: str, flags: dict) -> None:
+    g = p.add_argument_group(title)
+    for flag, (path, opts) in flags.items():
+        g.add_argument(flag, dest=_dest(flag), default=None,
+                       **{"help": f"= --set {path}=…", **opts})
+
+
+def _add_common(p: argparse.ArgumentParser, *, train_flags: bool = True) -> None:
+    _add_flags(p, "data", _DATA_FLAGS)
+    if train_flags:
+        _add_flags(p, "training", _TRAIN_FLAGS)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. train.epochs=5 or "
+                        "model.layer_kwargs.rank=4 (repeatable; applied last)")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _overrides(args, flags: dict) -> list[tuple[str, object]]:
+    return [(path, getattr(args, _dest(flag))) for flag, (path, _) in flags.items()
+            if getattr(args, _dest(flag), None) is not None]
+
+
+def _build(base: RunConfig, args, *flag_sets: dict, extra: list[tuple[str, object]] = ()
+           ) -> RunConfig:
+    """``base`` with the given shortcut flags, ``extra`` assignments, then ``--set``."""
+    d = base.to_dict()
+    pairs = [pair for flags in flag_sets for pair in _overrides(args, flags)]
+    for path, value in [*pairs, *extra]:
+        assign(d, path, value)
+    for item in args.set:
+        path, sep, value = item.partition("=")
+        if not sep or not path:
+            raise ValueError(f"--set expects key=value (e.g. train.epochs=5), got {item!r}")
+        assign(d, path, parse_value(value))
+    return RunConfig.from_dict(d)
+
+
+# --- commands ------------------------------------------------------------------------------
 def _cmd_list(args) -> int:
     print("layers (make_linear(name, in, out)):")
-    for name in available_layers():
-        cls = get_layer_class(name)
-        print(f"  {name:<22} {cls.__name__:<22} params = {cls.param_formula}")
-    print("models:   " + ", ".join(MODELS))
-    print("datasets: " + ", ".join(DATASETS))
-    print("inits:    " + ", ".join(INIT_SCHEMES))
-    from .experiments.paper import EXPERIMENTS
-
-    print("experiments (compactnn reproduce NAME): " + ", ".join(EXPERIMENTS))
+    for name in sorted(available("linear")):
+        cls = get("linear", name)
+        caps = capabilities(cls)
+        extra = [k for k in ("from_dense",) if caps.get(k)]
+        extra += [f"budget: {', '.join(caps['budget_kwargs'])}"] if caps.get("budget_kwargs") \
+            else []
+        print(f"  {name:<22} {cls.__name__:<18} params = {cls.param_formula}"
+              + (f"   [{'; '.join(extra)}]" if extra else ""))
+    print("models:      " + ", ".join(sorted(available("model"))))
+    print("datasets:")
+    for name in available("dataset"):
+        spec = get("dataset", name)
+        print(f"  {name:<14} {spec.task}, {spec.num_classes} classes, input "
+              f"{'×'.join(map(str, spec.input_shape))}: {spec.description}")
+    for kind in ("task", "init", "activation", "optimizer", "schedule"):
+        print(f"{kind + 's:':<13}" + ", ".join(available(kind)))
+    print("experiments (compactnn reproduce NAME): " + ", ".join(available("experiment")))
     return 0
-
-
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=10)
-    g.add_argument("--batch-size", type=int, default=128)
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--schedule", choices=SCHEDULES, default="cosine")
-    g.add_argument("--grad-clip", type=float, default=None, help="max gradient norm")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="cpu")
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", choices=DATASETS, default="auto")
-    d.add_argument("--data-dir", default=None, help="directory with the IDX files")
-    d.add_argument("--runs-dir", default="runs")
-    d.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _train_config(args) -> TrainConfig:
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                       lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-                       grad_clip=args.grad_clip, seed=args.seed, device=args.device)
-
-
-def _parse_value(v: str):
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(v.lower(), v)
-
-
-def _layer_kwargs(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--layer-kw expects key=value, got {item!r}")
-        out[key] = _parse_value(value)
-    return out
 
 
 def _cmd_train(args) -> int:
-    from .experiments import train_run
+    from .runs import new_run_dir, run
 
-    kwargs = dict(depth=args.depth, activation=args.activation,
-                  negative_slope=args.negative_slope, nonlinearity_every=args.nonlinearity_every,
-                  batchnorm=args.batchnorm, dropout=args.dropout)
-    if args.width is not None:
-        kwargs["width"] = args.width
-    if args.model in ("mlp", "shl"):
-        kwargs["layer"] = args.layer
-    elif args.layer not in (None, {"dcnn": "dc", "dense-mlp": "dense"}[args.model]):
-        raise ValueError(f"--layer {args.layer} conflicts with --model {args.model}; "
-                         "use --model mlp --layer <family>")
-    if args.classifier is not None:
-        kwargs["classifier"] = args.classifier
-    if args.init is not None:
-        kwargs["init"] = args.init
-    if args.layer_kw:
-        kwargs["layer_kwargs"] = _layer_kwargs(args.layer_kw)
-    if args.model == "shl":
-        for key in ("depth", "nonlinearity_every"):
-            kwargs.pop(key)
-    res = train_run(model=args.model, model_kwargs=kwargs, train=_train_config(args),
-                    dataset=args.dataset, data_dir=args.data_dir,
-                    val_fraction=args.val_fraction, limit_train=args.limit_train,
-                    runs_dir=args.runs_dir, progress=not args.no_progress,
-                    teacher=args.teacher, temperature=args.temperature, alpha=args.alpha)
-    h = res["history"]
-    print(f"parameters {res['num_params']:,}  final test accuracy {h['final']['test_acc']:.4f}  "
-          f"time/epoch {h['time_per_epoch_s']:.1f}s")
-    print(f"run written to {res['run_dir']}")
+    if args.config is not None:
+        base = RunConfig.load(args.config)
+    else:
+        base = RunConfig(name=args.opt_model or "dcnn")
+    extra = [(f"model.layer_kwargs.{k}", parse_value(v))
+             for k, _, v in (_key_value(item) for item in args.layer_kw)]
+    cfg = _build(base, args, _DATA_FLAGS, _TRAIN_FLAGS, _MODEL_FLAGS, extra=extra)
+    if args.dry_run:
+        print(cfg.to_toml(), end="")
+        return 0
+    run_dir = new_run_dir(args.runs_dir, cfg.name)
+    res = run(cfg, run_dir=run_dir, progress=not args.no_progress)
+    h, primary = res["history"], res["history"]["primary"]
+    print(f"parameters {res['num_params']:,}  final test {primary} "
+          f"{h['final'][f'test_{primary}']:.4f}  time/epoch {h['time_per_epoch_s']:.1f}s")
+    print(f"run written to {res['run_dir']} (rerun: compactnn train --config "
+          f"{res['run_dir']}/config.toml)")
     return 0
 
 
-def _cmd_compare(args) -> int:
-    from .experiments.compare import run_compare
+def _key_value(item: str) -> tuple[str, str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--layer-kw expects key=value, got {item!r}")
+    return key, sep, value
 
-    run_compare(dataset=args.dataset, data_dir=args.data_dir, quick=args.quick,
-                train=_train_config(args),
-                runs_dir=args.runs_dir, progress=not args.no_progress)
+
+def _cmd_compare(args) -> int:
+    from .experiments.compare import base_config, run_compare
+
+    run_compare(_build(base_config(args.quick), args, _DATA_FLAGS, _TRAIN_FLAGS),
+                quick=args.quick, runs_dir=args.runs_dir, progress=not args.no_progress)
     return 0
 
 
 def _cmd_families(args) -> int:
-    from .experiments.families import run_families
+    from .experiments.families import base_config, run_families
 
     fams = None if args.families is None else [f.strip() for f in args.families.split(",")]
     for f in fams or []:
-        get_layer_class(f)  # clear error for an unknown name
-    run_families(families=fams, dataset=args.dataset, data_dir=args.data_dir, width=args.width,
-                 depth=args.depth, train=_train_config(args), quick=args.quick,
-                 out_dir=args.out_dir, runs_dir=args.runs_dir, progress=not args.no_progress)
+        get("linear", f)  # clear error for an unknown name
+    extra = [(k, v) for k, v in (("model.width", args.width), ("model.depth", args.depth))
+             if v is not None]
+    run_families(_build(base_config(args.quick), args, _DATA_FLAGS, _TRAIN_FLAGS, extra=extra),
+                 families=fams, quick=args.quick, out_dir=args.out_dir,
+                 runs_dir=args.runs_dir, progress=not args.no_progress)
     return 0
 
 
 def _cmd_reproduce(args) -> int:
-    from .experiments.paper import EXPERIMENTS
     from .experiments.runner import run_experiment
 
-    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    names = available("experiment") if args.name == "all" else [args.name]
     for name in names:
-        if name not in EXPERIMENTS:
-            raise ValueError(f"unknown experiment {name!r}; choose one of "
-                             f"{', '.join(EXPERIMENTS)} or all")
+        get("experiment", name)
+    overrides = [f"{path}={json.dumps(v) if not isinstance(v, str) else v}"
+                 for path, v in _overrides(args, _DATA_FLAGS)] + list(args.set)
+    results = args.results_dir
+    if results is None:  # a quick run is a smoke test: never into results/
+        results = f"{args.runs_dir}/quick-results" if args.quick else "results"
     for name in names:
         print(f"== {name} ==")
-        run_experiment(EXPERIMENTS[name], quick=args.quick, dataset=args.dataset,
-                       data_dir=args.data_dir, seeds=tuple(args.seeds), overrides=args.set,
-                       runs_root=args.runs_dir, results_root=args.results_dir,
-                       progress=not args.no_progress)
+        run_experiment(get("experiment", name), quick=args.quick, seeds=tuple(args.seeds),
+                       overrides=overrides, runs_root=args.runs_dir,
+                       results_root=results, progress=not args.no_progress)
     return 0
 
 
@@ -161,62 +210,37 @@ def build_parser() -> argparse.ArgumentParser:
                         "(glibc; faster CPU training of FFT layers, see compactnn.runtime)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="list layer families, models, data sets, inits")
+    sub.add_parser("list", help="list every registered layer, model, data set, task, ...")
 
     t = sub.add_parser("train", help="train one model, write runs/<id>/")
-    m = t.add_argument_group("model")
-    m.add_argument("--model", choices=list(MODELS), default="dcnn")
-    m.add_argument("--layer", choices=available_layers(), default=None,
-                   help="layer family of --model mlp/shl (default dc)")
-    m.add_argument("--width", type=int, default=None, help="hidden width (default: input size)")
-    m.add_argument("--depth", type=int, default=2, help="number of hidden structured layers")
-    m.add_argument("--activation", choices=ACTIVATIONS, default="leaky_relu")
-    m.add_argument("--negative-slope", type=float, default=0.5)
-    m.add_argument("--nonlinearity-every", type=int, default=1,
-                   help="an activation after every k-th hidden layer, identity otherwise")
-    m.add_argument("--batchnorm", action="store_true")
-    m.add_argument("--dropout", type=float, default=0.0)
-    m.add_argument("--classifier", choices=available_layers(), default=None,
-                   help="family of the classifier layer (default: same as hidden)")
-    m.add_argument("--init", default=None,
-                   help=f"initialization scheme ({', '.join(INIT_SCHEMES)} for circulant "
-                        "families; each family lists its own)")
-    m.add_argument("--layer-kw", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra layer argument, e.g. rank=4, compression=0.015625, permute=true")
-    k = t.add_argument_group("distillation")
-    k.add_argument("--teacher", default=None, help="run directory of a trained teacher model")
-    k.add_argument("--temperature", type=float, default=4.0)
-    k.add_argument("--alpha", type=float, default=0.9, help="weight of the soft-target loss")
-    t.add_argument("--val-fraction", type=float, default=0.0)
-    t.add_argument("--limit-train", type=int, default=None,
-                   help="use a random subset of this many training examples")
-    _add_train_args(t)
+    t.add_argument("--config", default=None,
+                   help="a run config (TOML), e.g. a run folder's config.toml")
+    t.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config as TOML and exit")
+    _add_flags(t, "model, data and task", _MODEL_FLAGS)
+    t.add_argument("--layer-kw", action="append", default=[], metavar="KEY=VALUE",
+                   help="= --set model.layer_kwargs.KEY=VALUE (e.g. rank=4)")
+    _add_common(t)
 
     c = sub.add_parser("compare", help="the main job: DCNN vs dense MLP, side by side")
     c.add_argument("--quick", action="store_true", help="tiny budget (CI smoke test)")
-    _add_train_args(c)
-    c.set_defaults(epochs=12)
+    _add_common(c)
 
     f = sub.add_parser("families", help="every layer family on the same data and training")
     f.add_argument("--families", default=None, help="comma-separated subset (default: all)")
     f.add_argument("--width", type=int, default=None, help="hidden width (default: input size)")
-    f.add_argument("--depth", type=int, default=1, help="structured hidden layers (1 = SHL)")
+    f.add_argument("--depth", type=int, default=None, help="structured hidden layers (1 = SHL)")
     f.add_argument("--quick", action="store_true", help="1 epoch on 2,000 images (CI)")
     f.add_argument("--out-dir", default="results/families")
-    _add_train_args(f)
-    f.set_defaults(epochs=5)
+    _add_common(f)
 
     r = sub.add_parser("reproduce", help="run one of the paper's experiments (or all)")
-    r.add_argument("name", help="experiment name, or 'all'")
+    r.add_argument("name", help=f"{', '.join(available('experiment'))} or all")
     r.add_argument("--quick", action="store_true", help="CI budget (seconds, not a result)")
     r.add_argument("--seeds", type=int, nargs="+", default=[0])
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field of every run, e.g. train.epochs=10")
-    r.add_argument("--dataset", choices=DATASETS, default="auto")
-    r.add_argument("--data-dir", default=None)
-    r.add_argument("--runs-dir", default="runs")
-    r.add_argument("--results-dir", default="results")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--results-dir", default=None,
+                   help="default: results/, or <runs-dir>/quick-results with --quick")
+    _add_common(r, train_flags=False)
 
     rp = sub.add_parser("report", help="write results/README.md linking every table and plot")
     rp.add_argument("--results-dir", default="results")
@@ -228,8 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep_freed_memory and not keep_freed_memory():
         print("compactnn: warning: --keep-freed-memory needs glibc's mallopt; ignored",
               file=sys.stderr)
-    if args.command == "train" and args.model in ("mlp", "shl") and args.layer is None:
-        args.layer = "dc"
     try:
         cmds = {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare,
                 "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report}

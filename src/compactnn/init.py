@@ -4,6 +4,7 @@
 diagonal entries ``d ~ U{-1, +1}``, bias ``~ N(0, σ'^2)`` with a small ``σ' = 0.01``. With ReLU
 between layers it keeps the output covariance at ``(2/n)·||x||²·I`` at every depth
 (Proposition 4, checked by ``tests/test_init.py`` and ``compactnn reproduce init-variance``).
+Schemes are registered (``kind="init"``); ``compactnn list`` shows them.
 
 The alternatives exist to compare against it:
 
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["INIT_SCHEMES", "check_scheme", "init_bias_", "init_circulant_", "init_diagonal_",
-           "variance_trace"]
+from .registry import get, register
+
+__all__ = ["check_scheme", "init_bias_", "init_circulant_", "init_diagonal_"]
 
 
 @dataclass(frozen=True)
@@ -38,21 +40,18 @@ class _Scheme:
     bias: str  # "normal", "zeros", "uniform"
 
 
-INIT_SCHEMES: dict[str, _Scheme] = {
-    "paper": _Scheme("normal", 2.0, "sign", "normal"),
-    "lecun": _Scheme("normal", 1.0, "sign", "zeros"),
-    "normal": _Scheme("normal", None, "sign", "zeros"),
-    "uniform": _Scheme("uniform", None, "ones", "uniform"),
-    "identity": _Scheme("delta", None, "ones", "zeros"),
-}
+for _name, _scheme in (("paper", _Scheme("normal", 2.0, "sign", "normal")),
+                       ("lecun", _Scheme("normal", 1.0, "sign", "zeros")),
+                       ("normal", _Scheme("normal", None, "sign", "zeros")),
+                       ("uniform", _Scheme("uniform", None, "ones", "uniform")),
+                       ("identity", _Scheme("delta", None, "ones", "zeros"))):
+    register(_name, kind="init")(_scheme)
 
 PAPER_BIAS_STD = 1e-2
 
 
 def check_scheme(name: str) -> _Scheme:
-    if name not in INIT_SCHEMES:
-        raise ValueError(f"unknown init {name!r}; choose one of {', '.join(INIT_SCHEMES)}")
-    return INIT_SCHEMES[name]
+    return get("init", name)
 
 
 @torch.no_grad()
@@ -95,33 +94,3 @@ def init_bias_(
     else:
         b.zero_()
     return b
-
-
-@torch.no_grad()
-def variance_trace(n: int, depth: int, trials: int, scheme: str = "paper",
-                   x: Tensor | None = None, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
-    """Monte-Carlo of Proposition 4 (Araujo et al. 2020).
-
-    Runs ``trials`` independently initialized bias-free DC stacks of width ``n`` and depth
-    ``depth`` (ReLU between layers) on a fixed input ``x`` and returns ``(z2, h2, target)``:
-    ``z2[t, L]`` = ||z_L||² of the pre-activation after layer L+1 (= the output of the
-    depth-(L+1) network of the proposition), ``h2[t, L]`` = ||relu(z_L)||², and
-    ``target = n · (2/n)·||x||²``, the proposition's expected ||z||² at every depth.
-    """
-    from .layers.circulant import DiagonalCirculant  # local: layers import this module
-
-    gen = torch.Generator().manual_seed(seed)
-    if x is None:
-        x = torch.randn(n, generator=gen, dtype=torch.float64)
-    layer = DiagonalCirculant(n, n, bias=False, init=scheme, dtype=torch.float64)
-    z2 = torch.zeros(trials, depth, dtype=torch.float64)
-    h2 = torch.zeros_like(z2)
-    for t in range(trials):
-        h = x
-        for k in range(depth):
-            init_circulant_(layer.c, scheme, generator=gen)
-            init_diagonal_(layer.d, scheme, generator=gen)
-            z = layer(h)
-            h = torch.relu(z)
-            z2[t, k], h2[t, k] = z.pow(2).sum(), h.pow(2).sum()
-    return z2, h2, 2.0 * x.pow(2).sum()

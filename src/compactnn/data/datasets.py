@@ -1,18 +1,26 @@
-"""Dataset loading: IDX (Fashion-MNIST, MNIST) from disk, scikit-learn digits embedded."""
+"""Data sets, registered (``kind="dataset"``), each declaring its task, classes and input shape.
+
+IDX (Fashion-MNIST, MNIST) and CIFAR-10 python batches are read from disk; scikit-learn's
+digits are embedded; ``auto`` resolves to Fashion-MNIST when installed, else digits (and says
+so). :func:`load_dataset` returns in-memory tensors; :mod:`compactnn.data.loaders` batches them.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..registry import get, registry
 from .cifar import find_cifar10_dir, load_cifar10_arrays
 from .idx import DataError, read_idx
 
-__all__ = ["DATASETS", "Dataset", "find_idx_dir", "load_dataset", "load_idx_dataset"]
+__all__ = ["Dataset", "DatasetSpec", "find_idx_dir", "load_dataset", "load_idx_dataset",
+           "register_dataset", "resolve_dataset"]
 
 #: where Debian's packages install the data sets (``apt install dataset-fashion-mnist``)
 SYSTEM_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
@@ -23,12 +31,10 @@ _IDX_FILES = {
     "test_images": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
     "test_labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
 }
-DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar10-gray", "digits", "auto")
-
-
 @dataclass
 class Dataset:
-    """Tensors ready for training: features ``float32 (N, in_features)``, labels ``int64 (N,)``."""
+    """Tensors ready for training: features ``float32 (N, in_features)``; targets as the task
+    wants them (classification: ``int64 (N,)``)."""
 
     name: str
     x_train: torch.Tensor
@@ -41,6 +47,7 @@ class Dataset:
     x_val: torch.Tensor | None = None
     y_val: torch.Tensor | None = None
     notes: list[str] = field(default_factory=list)
+    task: str = "classification"
 
     @property
     def in_features(self) -> int:
@@ -111,7 +118,73 @@ def load_idx_dataset(directory: str | os.PathLike, *, name: str = "idx",
             arrays["test_images"], arrays["test_labels"].astype(np.int64))
 
 
-def _load_digits() -> tuple[np.ndarray, ...]:
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered data set: what it is (task, classes, input shape) and how to read it.
+
+    ``load(name, data_dir)`` returns ``(x_train, y_train, x_test, y_test, scale, source)``
+    with raw inputs (divided by ``scale`` to reach [0, 1]); ``resolve(data_dir)`` (aliases such
+    as ``auto``) returns ``(concrete name, notes)`` instead."""
+
+    name: str
+    task: str
+    num_classes: int
+    input_shape: tuple[int, ...]
+    description: str
+    load: Callable[[str, str | os.PathLike | None], tuple] | None = None
+    resolve: Callable[[str | os.PathLike | None], tuple[str, list[str]]] | None = None
+
+    @property
+    def in_features(self) -> int:
+        return int(np.prod(self.input_shape))
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    return registry("dataset").register(spec.name, spec)
+
+
+def resolve_dataset(name: str, data_dir: str | os.PathLike | None = None
+                    ) -> tuple[DatasetSpec, list[str]]:
+    """The registered spec of ``name`` with aliases (``auto``) resolved, and notes saying so."""
+    spec = get("dataset", name)
+    notes: list[str] = []
+    while spec.resolve is not None:
+        concrete, more = spec.resolve(data_dir)
+        spec, notes = get("dataset", concrete), notes + more
+    return spec, notes
+
+
+def _load_idx(name, data_dir):
+    d = find_idx_dir(name, data_dir)
+    if d is None:
+        if data_dir is not None:
+            where = [str(data_dir), str(Path(data_dir) / name)]
+        else:
+            where = [f"$COMPACTNN_DATA/{name}"] + ([SYSTEM_DIRS[name]]
+                                                   if name in SYSTEM_DIRS else [])
+        hint = " (apt install dataset-fashion-mnist)" if name == "fashion-mnist" else ""
+        raise DataError(f"{name}: IDX files not found in any of {', '.join(where)}{hint}")
+    return (*load_idx_dataset(d, name=name), 255.0, str(d))
+
+
+def _load_cifar10(name, data_dir):
+    d = find_cifar10_dir(data_dir)
+    if d is None:
+        where = (f"{data_dir} (or its cifar-10-batches-py/)" if data_dir is not None
+                 else "$COMPACTNN_DATA/cifar10")
+        raise DataError(f"{name}: CIFAR-10 python batches (data_batch_1..5, test_batch) "
+                        f"not found in {where}")
+    x_tr, y_tr, x_te, y_te = load_cifar10_arrays(d)
+    if name == "cifar10-gray":  # luminance, as in the LDR paper's grayscale CIFAR-10
+        w = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
+        x_tr, x_te = (x_tr * w).sum(1), (x_te * w).sum(1)
+    return x_tr, y_tr, x_te, y_te, 255.0, str(d)
+
+
+def _load_digits(name=None, data_dir=None):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -119,7 +192,33 @@ def _load_digits() -> tuple[np.ndarray, ...]:
     x, y = d.images.astype(np.float32), d.target.astype(np.int64)
     # digits has no official split: a fixed stratified 75/25 split
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    return x_tr, y_tr, x_te, y_te
+    return x_tr, y_tr, x_te, y_te, 16.0, "scikit-learn digits"
+
+
+def _resolve_auto(data_dir):
+    if find_idx_dir("fashion-mnist", data_dir) is not None:
+        return "fashion-mnist", []
+    return "digits", ["Fashion-MNIST not found (install Debian's dataset-fashion-mnist or "
+                      "pass --data-dir); fell back to scikit-learn digits"]
+
+
+for _spec in (
+    DatasetSpec("fashion-mnist", "classification", 10, (28, 28),
+                "Zalando's 28×28 grayscale clothing images (IDX; Debian dataset-fashion-mnist)",
+                load=_load_idx),
+    DatasetSpec("mnist", "classification", 10, (28, 28), "28×28 handwritten digits (IDX)",
+                load=_load_idx),
+    DatasetSpec("cifar10", "classification", 10, (3, 32, 32),
+                "32×32 colour images (the official python batches)", load=_load_cifar10),
+    DatasetSpec("cifar10-gray", "classification", 10, (32, 32),
+                "CIFAR-10 as luminance, the LDR paper's grayscale variant", load=_load_cifar10),
+    DatasetSpec("digits", "classification", 10, (8, 8),
+                "scikit-learn's 8×8 digits (embedded; fixed stratified 75/25 split)",
+                load=_load_digits),
+    DatasetSpec("auto", "classification", 10, (28, 28),
+                "Fashion-MNIST when installed, else digits", resolve=_resolve_auto),
+):
+    register_dataset(_spec)
 
 
 def load_dataset(
@@ -131,58 +230,22 @@ def load_dataset(
     seed: int = 0,
     limit_train: int | None = None,
 ) -> Dataset:
-    """Load a classification data set as flat float32 tensors.
+    """Load a registered data set (``compactnn list``) as flat float32 tensors.
 
-    ``name``: ``fashion-mnist``, ``mnist`` (IDX files, found with :func:`find_idx_dir`),
-    ``cifar10`` / ``cifar10-gray`` (the official python batches, 3072 / 1024 features),
-    ``digits`` (scikit-learn, no files needed) or ``auto`` (Fashion-MNIST when installed,
-    otherwise digits, recorded in ``Dataset.notes``).
+    ``auto`` is Fashion-MNIST when installed, otherwise digits (recorded in
+    ``Dataset.notes``); an explicit ``data_dir`` is authoritative.
     ``standardize``: ``"global"`` (one mean/std from the training set), ``"feature"``
-    (per-feature, constant features left centred) or ``None`` (pixels scaled to [0, 1]).
-    ``val_fraction`` holds out a seeded random part of the training set as validation.
+    (per-feature, constant features left centred) or ``None``/``"none"`` (pixels scaled to
+    [0, 1]). ``val_fraction`` holds out a seeded random part of the training set as validation.
     ``limit_train`` keeps a seeded random subset of the training set (quick runs).
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    standardize = None if standardize == "none" else standardize
     if standardize not in ("global", "feature", None):
         raise ValueError(f"standardize must be 'global', 'feature' or None, got {standardize!r}")
-    notes: list[str] = []
-    if name == "auto":
-        if find_idx_dir("fashion-mnist", data_dir) is not None:
-            name = "fashion-mnist"
-        else:
-            name = "digits"
-            notes.append("Fashion-MNIST not found (install Debian's dataset-fashion-mnist or "
-                         "pass --data-dir); fell back to scikit-learn digits")
-    if name == "digits":
-        x_tr, y_tr, x_te, y_te = _load_digits()
-        scale, source = 16.0, "scikit-learn digits"
-    elif name.startswith("cifar10"):
-        d = find_cifar10_dir(data_dir)
-        if d is None:
-            where = (f"{data_dir} (or its cifar-10-batches-py/)" if data_dir is not None
-                     else "$COMPACTNN_DATA/cifar10")
-            raise DataError(f"{name}: CIFAR-10 python batches (data_batch_1..5, test_batch) "
-                            f"not found in {where}")
-        x_tr, y_tr, x_te, y_te = load_cifar10_arrays(d)
-        if name == "cifar10-gray":  # luminance, as in the LDR paper's grayscale CIFAR-10
-            w = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
-            x_tr, x_te = (x_tr * w).sum(1), (x_te * w).sum(1)
-        scale, source = 255.0, str(d)
-    else:
-        d = find_idx_dir(name, data_dir)
-        if d is None:
-            if data_dir is not None:
-                where = [str(data_dir), str(Path(data_dir) / name)]
-            else:
-                where = [f"$COMPACTNN_DATA/{name}"] + ([SYSTEM_DIRS[name]]
-                                                       if name in SYSTEM_DIRS else [])
-            hint = " (apt install dataset-fashion-mnist)" if name == "fashion-mnist" else ""
-            raise DataError(f"{name}: IDX files not found in any of {', '.join(where)}{hint}")
-        x_tr, y_tr, x_te, y_te = load_idx_dataset(d, name=name)
-        scale, source = 255.0, str(d)
+    spec, notes = resolve_dataset(name, data_dir)
+    x_tr, y_tr, x_te, y_te, scale, source = spec.load(spec.name, data_dir)
 
     input_shape = tuple(x_tr.shape[1:])
     x_tr = x_tr.reshape(len(x_tr), -1).astype(np.float32) / scale
@@ -210,7 +273,8 @@ def load_dataset(
     def t(a, dtype):
         return None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
 
-    return Dataset(name=name, x_train=t(x_tr, torch.float32), y_train=t(y_tr, torch.int64),
+    return Dataset(x_train=t(x_tr, torch.float32), y_train=t(y_tr, torch.int64),
                    x_test=t(x_te, torch.float32), y_test=t(y_te, torch.int64),
                    x_val=t(x_val, torch.float32), y_val=t(y_val, torch.int64),
-                   num_classes=10, input_shape=input_shape, source=source, notes=notes)
+                   num_classes=spec.num_classes, input_shape=input_shape, source=source,
+                   notes=notes, name=spec.name, task=spec.task)

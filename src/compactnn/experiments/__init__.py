@@ -1,5 +1,14 @@
-"""Experiments: single runs and the main comparison job."""
+"""Experiments: the framework (runner, report, plots) and one registered module per paper
+table or figure; ``compactnn reproduce NAME`` runs one."""
 
-from .runs import build_model, load_run_model, train_run
+from . import (  # noqa: F401  (importing registers, in this order)
+    compression,
+    init_variance,
+    nonlinearity,
+    scattering,
+    size_vs_accuracy,
+    synthetic_regression,
+)
+from .runner import Experiment, register_experiment, run_experiment
 
-__all__ = ["build_model", "load_run_model", "train_run"]
+__all__ = ["Experiment", "register_experiment", "run_experiment"]

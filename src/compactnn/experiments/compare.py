@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from ..data import load_dataset
-from ..train import TrainConfig, write_json
-from .runs import train_run
+from ..config import RunConfig
+from ..runs import load_data, run
+from ..train import write_json
 
-__all__ = ["COMPARE_MODELS", "format_table", "run_compare"]
+__all__ = ["COMPARE_MODELS", "base_config", "format_table", "run_compare"]
 
-#: (label, model, model kwargs) of the main comparison.
+#: (label, model, model args) of the main comparison.
 COMPARE_MODELS = (
     ("Dense MLP 2×1024", "dense-mlp", {"width": 1024, "depth": 2, "activation": "relu"}),
     ("DCNN 3×DC-4096", "dcnn", {"width": 4096, "depth": 3, "activation": "relu"}),
 )
+
+
+def base_config(quick: bool = False) -> RunConfig:
+    """Data and training shared by the compared models: 12 epochs of Adam (lr 1e-3, cosine)
+    at batch 128 — a few minutes on 2 CPU cores; quick: 2 epochs on 3,000 training images."""
+    return RunConfig.from_dict({
+        "name": "compare", "data": {"limit_train": 3000 if quick else None},
+        "train": {"epochs": 2 if quick else 12, "batch_size": 128, "lr": 1e-3,
+                  "schedule": "cosine"}})
 
 
 def format_table(rows: list[dict]) -> str:
@@ -33,46 +41,34 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_compare(
-    *,
-    dataset: str = "auto",
-    data_dir: str | None = None,
-    train: TrainConfig | None = None,
-    quick: bool = False,
-    runs_dir: str | Path = "runs",
-    progress: bool = True,
-    log=print,
-) -> dict:
-    """Train every model of :data:`COMPARE_MODELS` and print/write the side-by-side table.
-
-    Default budget: 12 epochs of Adam (lr 1e-3, cosine) at batch 128 — under 10 minutes for
-    both models on 2 CPU cores. ``quick``: 2 epochs on 3,000 training images (CI smoke run).
-    """
-    train = train or TrainConfig(epochs=12, batch_size=128, lr=1e-3, schedule="cosine")
-    limit = None
-    if quick:
-        train, limit = replace(train, epochs=2), 3000
-    data = load_dataset(dataset, data_dir=data_dir, seed=train.seed, limit_train=limit)
+def run_compare(base: RunConfig | None = None, *, quick: bool = False,
+                runs_dir: str | Path = "runs", progress: bool = True, log=print) -> dict:
+    """Train every model of :data:`COMPARE_MODELS` with ``base``'s data, training and seed;
+    print and write the side-by-side table to ``<runs_dir>/<timestamp>-compare/``."""
+    base = base if base is not None else base_config(quick)
+    data = load_data(base)
     for note in data.notes:
         log(f"note: {note}")
     log(f"data: {data.summary()}")
     out_dir = Path(runs_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
     rows = []
-    for label, model, kwargs in COMPARE_MODELS:
-        res = train_run(model=model, model_kwargs=kwargs, train=train, data=data,
-                        runs_dir=out_dir, name=model, progress=progress, log=log)
+    for label, model, args in COMPARE_MODELS:
+        cfg = base.replace(name=model, model={"name": model, **args})
+        res = run(cfg, run_dir=out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}",
+                  data=data, progress=progress, log=log)
         h = res["history"]
-        rows.append({"label": label, "model": model, "model_kwargs": kwargs,
+        rows.append({"label": label, "model": model, "model_args": args,
                      "num_params": res["num_params"], "test_acc": h["final"]["test_acc"],
                      "train_acc": h["final"]["train_acc"],
                      "time_per_epoch_s": h["time_per_epoch_s"], "run_dir": res["run_dir"]})
     table = format_table(rows)
-    header = (f"{data.name} ({data.source}), {train.epochs} epochs, batch {train.batch_size}, "
-              f"{train.optimizer} lr {train.lr:g} ({train.schedule}), seed {train.seed}"
+    t = base.train
+    header = (f"{data.name} ({data.source}), {t.epochs} epochs, batch {t.batch_size}, "
+              f"{t.optimizer} lr {t.lr:g} ({t.schedule}), seed {base.seed}"
               + (" [quick]" if quick else ""))
     log("\n" + header + "\n\n" + table)
     result = {"dataset": data.name, "notes": data.notes, "quick": quick,
-              "train": train.to_dict(), "rows": rows}
+              "config": base.to_dict(), "rows": rows}
     write_json(out_dir / "results.json", result)
     (out_dir / "results.md").write_text(header + "\n\n" + table + "\n")
     log(f"\nwrote {out_dir / 'results.md'}")

@@ -2,54 +2,56 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from ..data import load_dataset
+from ..config import RunConfig
 from ..layers.registry import available_layers, get_layer_class
-from ..train import TrainConfig, write_json
-from .runs import train_run
+from ..runs import load_data, new_run_dir, run
+from ..train import write_json
 
-__all__ = ["run_families"]
+__all__ = ["base_config", "run_families"]
+
+
+def base_config(quick: bool = False) -> RunConfig:
+    """``StructuredMLP(layer=<family>, width=input size, depth=1, relu, dense classifier)`` —
+    the SHL protocol of the LDR comparisons — trained 5 epochs (Adam 1e-3, cosine, batch 128);
+    quick: 1 epoch on 2,000 training images."""
+    return RunConfig.from_dict({
+        "name": "families",
+        "model": {"name": "mlp", "depth": 1, "activation": "relu", "classifier": "dense"},
+        "data": {"limit_train": 2000 if quick else None},
+        "train": {"epochs": 1 if quick else 5, "batch_size": 128, "lr": 1e-3,
+                  "schedule": "cosine"}})
 
 
 def run_families(
+    base: RunConfig | None = None,
     *,
     families: list[str] | None = None,
-    dataset: str = "auto",
-    data_dir: str | None = None,
-    width: int | None = None,
-    depth: int = 1,
-    train: TrainConfig | None = None,
     quick: bool = False,
     out_dir: str | Path = "results/families",
     runs_dir: str | Path = "runs",
     progress: bool = True,
     log=print,
 ) -> list[dict]:
-    """Train ``StructuredMLP(layer=family, width, depth, activation="relu", classifier="dense")``
-    (``width`` defaults to the input size)
-    — with the default ``depth=1`` the SHL protocol of the LDR comparisons — for every family
-    and write ``<out_dir>/families.{md,json}`` (parameters of the hidden
-    layers and of the whole model, test accuracy, time per epoch)."""
-    train = train or TrainConfig(epochs=5, batch_size=128, lr=1e-3, schedule="cosine")
-    limit = None
-    if quick:
-        train, limit = replace(train, epochs=1), 2000
+    """Train ``base`` with ``model.layer`` set to each family (with the family's declared
+    budget kwargs) and write ``<out_dir>/families.{md,json}``: parameters of the hidden layers
+    and of the whole model, test accuracy, time per epoch."""
+    base = base if base is not None else base_config(quick)
     families = families or available_layers()
-    data = load_dataset(dataset, data_dir=data_dir, seed=train.seed, limit_train=limit)
+    data = load_data(base)
     for note in data.notes:
         log(f"note: {note}")
-    width = data.in_features if width is None else width
+    width = base.model.args.get("width") or data.in_features
+    depth = base.model.args.get("depth", 1)
     rows = []
     for fam in families:
-        # each family's declared budget (roughly 1–25K weights per 784×784 layer)
-        kw = get_layer_class(fam).capabilities()["budget_kwargs"]
-        model_kwargs = {"layer": fam, "width": width, "depth": depth, "activation": "relu",
-                        "classifier": "dense", "layer_kwargs": kw}
-        res = train_run(model="mlp", model_kwargs=model_kwargs, train=train, data=data,
-                        runs_dir=runs_dir, name=f"family-{fam}", progress=progress, log=log)
         cls = get_layer_class(fam)
+        kw = cls.capabilities()["budget_kwargs"]  # roughly 1–25K weights per 784×784 layer
+        cfg = base.replace(name=f"family-{fam}",
+                           model={"layer": fam, "width": width, "layer_kwargs": kw})
+        res = run(cfg, run_dir=new_run_dir(runs_dir, cfg.name), data=data, progress=progress,
+                  log=log)
         hidden = cls.num_params(data.in_features, width, **kw) + (depth - 1) * cls.num_params(
             width, width, **kw)
         h = res["history"]
@@ -58,9 +60,10 @@ def run_families(
                      "test_acc": h["final"]["test_acc"], "train_acc": h["final"]["train_acc"],
                      "time_per_epoch_s": h["time_per_epoch_s"], "run_dir": res["run_dir"]})
     rows.sort(key=lambda r: -r["test_acc"])
+    t = base.train
     header = (f"{data.name}: StructuredMLP width {width}, {depth} structured hidden layers + ReLU, "
-              f"dense classifier; {train.epochs} epochs, batch {train.batch_size}, "
-              f"{train.optimizer} lr {train.lr:g} ({train.schedule}), seed {train.seed}"
+              f"dense classifier; {t.epochs} epochs, batch {t.batch_size}, "
+              f"{t.optimizer} lr {t.lr:g} ({t.schedule}), seed {base.seed}"
               + (" [quick]" if quick else ""))
     lines = [header, "", "| family | structure args | hidden-layer params | total params | "
              "test acc | s/epoch |", "|---|---|---:|---:|---:|---:|"]
@@ -75,7 +78,7 @@ def run_families(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "families.json", {"dataset": data.name, "quick": quick,
-                                       "train": train.to_dict(), "width": width,
+                                       "config": base.to_dict(), "width": width,
                                        "depth": depth, "rows": rows})
     (out / "families.md").write_text(table + "\n")
     return rows

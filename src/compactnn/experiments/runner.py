@@ -1,8 +1,8 @@
-"""Run a paper experiment (a list of configs × seeds), resume finished runs, report.
+"""Run a registered experiment (its configs × seeds), resume finished runs, report.
 
-Layout: ``<runs_root>/<experiment>/<config>/seed<k>/`` per run (``config.json`` with git hash
-and seed, ``metrics.json``, ``checkpoint.pt``); ``<results_root>/<experiment>/`` gets
-``results.json``, ``table.md`` (ours mean ± std next to the paper's number) and plots.
+Layout: ``<runs_root>/<experiment>/<config>/seed<k>/`` per run (a run folder, see
+:mod:`compactnn.runs`); ``<results_root>/<experiment>/`` gets ``results.json``, ``README.md``
+(ours, mean ± std over seeds, beside the paper's numbers; the paper's table in full) and plots.
 """
 
 from __future__ import annotations
@@ -11,39 +11,62 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..data import load_dataset
-from ..data.features import apply_features
-from ..train import write_json
-from .config import RunConfig
-from .runs import train_run
+from ..config import RunConfig, apply_overrides
+from ..data import DatasetSpec, resolve_dataset
+from ..registry import register
+from ..runs import count_params, load_data, resolve_config, run
+from ..train import NonFiniteLossError, write_json
 
-__all__ = ["Experiment", "aggregate", "markdown_table", "run_experiment"]
+__all__ = ["Experiment", "aggregate", "budget_config", "markdown_table", "paper_table",
+           "register_experiment", "run_experiment"]
 
 
 @dataclass
 class Experiment:
-    """A paper table or figure.
+    """A paper table or figure, registered under ``name`` (``kind="experiment"``).
 
-    ``configs(quick, dataset)`` returns the runs; ``paper`` maps a config name to the paper's
-    reported number; ``report(rows, out_dir)`` writes plots and returns extra Markdown.
-    A ``custom`` experiment (no training, e.g. a Monte-Carlo check) replaces all of that by
-    ``custom(quick, out_dir, log) -> markdown``.
+    ``configs(quick, data)`` returns its runs for the resolved data set ``data`` (a
+    :class:`~compactnn.data.DatasetSpec`: input size, classes); ``report(rows, out_dir)``
+    writes plots and returns extra Markdown. A ``custom`` experiment (no training runs, e.g. a
+    Monte-Carlo check) replaces both by ``custom(quick=, out_dir=, log=) -> markdown``.
+    ``paper``: the paper's numbers as data — ``{"source", "dataset", "metric", "budget",
+    "rows": [{"label", "key", "params", "value", "status", "source", ...}]}``; a row's ``key``
+    is the name of our config it corresponds to (shown beside it), or ``None``.
     """
 
     name: str
     title: str
     description: str
-    configs: Callable[[bool, str], list[RunConfig]] | None = None
-    paper: dict[str, float] = field(default_factory=dict)
-    paper_note: str = ""
+    configs: Callable[[bool, DatasetSpec], list[RunConfig]] | None = None
     report: Callable[[list[dict], Path], str] | None = None
-    custom: Callable | None = None
+    custom: Callable[..., str] | None = None
+    paper: dict[str, Any] | None = None
     budget_note: str = ""
+
+
+def register_experiment(exp: Experiment) -> Experiment:
+    return register(exp.name, kind="experiment")(exp)
+
+
+def budget_config(name: str, quick: bool, epochs: int, data: DatasetSpec, *, model: str,
+                  limit_train: int | None = None, features: str | None = None,
+                  task: dict | None = None, tags: dict | None = None,
+                  **model_args) -> RunConfig:
+    """A run at the experiments' common budget: Adam 1e-3, cosine, batch 128, ``epochs``
+    epochs; quick: 1 epoch on at most 2,000 training images."""
+    limit = min(limit_train or 2000, 2000) if quick else limit_train
+    return RunConfig.from_dict({
+        "name": name, "tags": tags or {}, "model": {"name": model, **model_args},
+        "data": {"name": data.name, "limit_train": limit, "features": features},
+        "task": task or {},
+        "train": {"epochs": 1 if quick else epochs, "batch_size": 128, "lr": 1e-3,
+                  "schedule": "cosine"}})
 
 
 def _dirname(config_name: str) -> str:
@@ -66,9 +89,9 @@ def aggregate(rows: list[dict]) -> list[dict]:
     """Mean and std of the final test accuracy per config name (over seeds)."""
     out: dict[str, dict] = {}
     for r in rows:
-        a = out.setdefault(r["config"], {"config": r["config"], "num_params": r["num_params"],
-                                         "accs": [], "meta": r.get("meta", {}),
-                                         "diverged": 0})
+        a = out.setdefault(r["name"], {"name": r["name"], "num_params": r["num_params"],
+                                       "accs": [], "tags": r.get("tags", {}),
+                                       "model": r.get("model", {}), "diverged": 0})
         if r.get("diverged"):
             a["diverged"] += 1
         else:
@@ -81,9 +104,21 @@ def aggregate(rows: list[dict]) -> list[dict]:
     return list(out.values())
 
 
-def markdown_table(agg: list[dict], paper: dict[str, float]) -> str:
-    lines = ["| run | parameters | ours: test accuracy (mean ± std) | seeds | paper |",
-             "|---|---:|---:|---:|---:|"]
+def _paper_cell(row: dict | None) -> str:
+    if row is None:
+        return "—"
+    if row.get("status") == "diverged":
+        return "diverged"
+    value = row.get("value_as_accuracy", row.get("value"))
+    return "—" if value is None else f"{value:.3f}"
+
+
+def markdown_table(agg: list[dict], paper: dict | None = None) -> str:
+    """Ours (mean ± std over seeds) beside the paper's number for the same model, when the
+    paper reports one (matched by the paper row's ``key``)."""
+    by_key = {r["key"]: r for r in (paper or {}).get("rows", []) if r.get("key")}
+    lines = ["| run | parameters | ours: test accuracy (mean ± std) | seeds | paper | "
+             "paper's parameters |", "|---|---:|---:|---:|---:|---:|"]
     for a in agg:
         if a["mean"] is None:
             ours = "diverged"
@@ -93,18 +128,52 @@ def markdown_table(agg: list[dict], paper: dict[str, float]) -> str:
             ours = f"{a['mean']:.4f}"
         if a["diverged"] and a["mean"] is not None:
             ours += f" ({a['diverged']} diverged)"
-        p = paper.get(a["config"])
-        lines.append(f"| {a['config']} | {a['num_params']:,} | {ours} | {a['n_seeds']} | "
-                     f"{'—' if p is None else f'{p:.3f}'} |")
+        p = by_key.get(a["name"])
+        params = "—" if p is None or p.get("params") is None else f"{p['params']:,}"
+        lines.append(f"| {a['name']} | {a['num_params']:,} | {ours} | {a['n_seeds']} | "
+                     f"{_paper_cell(p)} | {params} |")
     return "\n".join(lines)
+
+
+def paper_table(paper: dict) -> str:
+    """The paper's numbers in full, with where each comes from and what the text claims."""
+    head = [f"The paper's numbers ({paper.get('source', '')}; {paper.get('dataset', '')}; "
+            f"{paper.get('metric', '')}). The paper's budget: {paper.get('budget', 'not stated')}.",
+            ""]
+    lines = ["| paper's model | parameters | value | status | source | our run |",
+             "|---|---:|---|---|---|---|"]
+    for r in paper.get("rows", []):
+        value = r.get("value")
+        cell = "—" if value is None else f"{value:g}"
+        if r.get("value_as_accuracy") is not None:
+            cell += f" (accuracy {r['value_as_accuracy']:.4f})"
+        if r.get("claim"):
+            cell = r["claim"] if value is None else f"{cell}: {r['claim']}"
+        params = (f"{r['params']:,}" if r.get("params") is not None
+                  else r.get("params_text", "—"))
+        key = r.get("key") or "—"
+        if r.get("key") and r.get("key_inferred"):
+            key += " (inferred from the parameter count)"
+        lines.append(f"| {r.get('label', '')} | {params} | {cell.replace('|', '/')} | "
+                     f"{r.get('status', '')} | {r.get('source', '')} | {key} |")
+    claims = paper.get("text_claims") or []
+    tail = ["", "What the paper's text claims:", ""] + [
+        f"- \"{c['claim']}\" ({c['source']})" if isinstance(c, dict) else f"- {c}"
+        for c in claims] if claims else []
+    return "\n".join(head + lines + tail)
+
+
+def _experiment_data(overrides: list[str]) -> DatasetSpec:
+    """The data set the experiment will use, from the overrides (default ``auto``)."""
+    d = apply_overrides(RunConfig().to_dict(), [o for o in overrides if o.startswith("data.")])
+    spec, _ = resolve_dataset(d["data"]["name"], d["data"]["data_dir"])
+    return spec
 
 
 def run_experiment(
     exp: Experiment,
     *,
     quick: bool = False,
-    dataset: str = "auto",
-    data_dir: str | None = None,
     seeds: tuple[int, ...] = (0,),
     overrides: list[str] | None = None,
     runs_root: str | Path = "runs",
@@ -112,89 +181,72 @@ def run_experiment(
     progress: bool = True,
     log=print,
 ) -> dict:
-    """Run (or resume) every config × seed of ``exp`` and write its report."""
+    """Run (or resume) every config × seed of ``exp`` and write its report. ``overrides``
+    (``--set`` syntax) apply to every config; ``data.*`` ones also choose the data set the
+    configs are built for."""
+    overrides = list(overrides or [])
     out_dir = Path(results_root) / exp.name
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if exp.custom is not None:
         md = exp.custom(quick=quick, out_dir=out_dir, log=log)
+        if exp.paper:
+            md += "\n\n" + paper_table(exp.paper)
         _write_readme(exp, out_dir, md, quick, time.perf_counter() - t0)
         return {"experiment": exp.name, "markdown": md}
-    configs = exp.configs(quick, dataset)
-    if overrides:
-        configs = [c.with_overrides(overrides) for c in configs]
+    spec = _experiment_data(overrides)
+    configs = [c.with_overrides(overrides) if overrides else c
+               for c in exp.configs(quick, spec)]
+    exp_runs = Path(runs_root) / exp.name
     data_cache: dict = {}
     rows = []
     jobs = [(c, s) for c in configs for s in seeds]
     bar = tqdm(jobs, desc=exp.name, disable=not progress)
     for cfg, seed in bar:
-        cfg = replace(cfg, train=replace(cfg.train, seed=seed),
-                      data_dir=data_dir if data_dir is not None else cfg.data_dir)
-        run_dir = Path(runs_root) / exp.name / _dirname(cfg.name) / f"seed{seed}"
+        cfg = resolve_config(cfg.replace(seed=seed))
+        run_dir = exp_runs / _dirname(cfg.name) / f"seed{seed}"
         bar.set_postfix_str(cfg.name)
+        key = (json.dumps(cfg.to_dict()["data"], sort_keys=True), seed)
         done = _finished(run_dir)
+        row = {"name": cfg.name, "seed": seed, "tags": dict(cfg.tags),
+               "model": cfg.model.to_dict(), "dataset": cfg.data.name,
+               "epochs": cfg.train.epochs}
         if done is None:
-            key = (cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.limit_train, seed,
-                   cfg.features)
             if key not in data_cache:
                 data_cache.clear()
-                data = load_dataset(cfg.dataset, data_dir=cfg.data_dir,
-                                    val_fraction=cfg.val_fraction, seed=seed,
-                                    limit_train=cfg.limit_train)
-                if cfg.features:
-                    data = apply_features(data, cfg.features, Path(runs_root) / "cache",
-                                          progress=progress)
-                data_cache[key] = data
-            teacher = None
-            if cfg.teacher is not None:
-                if not cfg.teacher.startswith("run:"):
-                    raise ValueError(f"{cfg.name}: teacher must be 'run:<config>'")
-                teacher = Path(runs_root) / exp.name / _dirname(cfg.teacher[4:]) / f"seed{seed}"
+                data_cache[key] = load_data(cfg, cache_dir=Path(runs_root) / "cache",
+                                            progress=progress)
             try:
-                res = train_run(model=cfg.model, model_kwargs=cfg.model_kwargs, train=cfg.train,
-                                data=data_cache[key], run_dir_exact=run_dir, progress=False,
-                                log=None, name=cfg.name, val_fraction=cfg.val_fraction,
-                                limit_train=cfg.limit_train, teacher=teacher,
-                                temperature=cfg.temperature, alpha=cfg.alpha)
-                done = res["history"]
-            except RuntimeError as e:  # NonFiniteLossError: a diverged run is a result
+                done = run(cfg, run_dir=run_dir, data=data_cache[key], teacher_root=exp_runs,
+                           progress=False, log=None)["history"]
+            except NonFiniteLossError as e:  # a diverged run is a result
                 write_json(run_dir / "diverged.json", {"error": str(e)})
-                rows.append({"config": cfg.name, "seed": seed, "diverged": True,
-                             "num_params": _count(cfg, data_cache[key]), "test_acc": None,
-                             "meta": cfg.model_kwargs})
+                rows.append({**row, "diverged": True, "test_acc": None,
+                             "num_params": count_params(cfg, data_cache[key])})
                 log(f"{cfg.name} seed {seed}: diverged ({e})")
                 continue
-        rows.append({"config": cfg.name, "seed": seed, "num_params": done["num_params"],
+        rows.append({**row, "num_params": done["num_params"],
                      "test_acc": done["final"]["test_acc"], "diverged": False,
                      "history": [e["test_acc"] for e in done["epochs"]],
-                     "train_loss": [e["train_loss"] for e in done["epochs"]],
-                     "meta": cfg.model_kwargs, "dataset": cfg.dataset,
-                     "epochs": cfg.train.epochs})
+                     "train_loss": [e["train_loss"] for e in done["epochs"]]})
     agg = aggregate(rows)
     md = markdown_table(agg, exp.paper)
     if exp.report is not None:
         md += "\n\n" + exp.report(rows, out_dir)
+    if exp.paper:
+        md += "\n\n" + paper_table(exp.paper)
     write_json(out_dir / "results.json", {"experiment": exp.name, "quick": quick,
-                                          "seeds": list(seeds), "rows": rows, "aggregate": agg,
-                                          "paper": exp.paper})
+                                          "seeds": list(seeds), "overrides": overrides,
+                                          "rows": rows, "aggregate": agg, "paper": exp.paper})
     _write_readme(exp, out_dir, md, quick, time.perf_counter() - t0)
     log(md)
     return {"experiment": exp.name, "rows": rows, "aggregate": agg, "markdown": md}
-
-
-def _count(cfg: RunConfig, data) -> int:
-    from .runs import build_model
-
-    return build_model(cfg.model, data.in_features, data.num_classes,
-                       **cfg.model_kwargs).num_params()
 
 
 def _write_readme(exp: Experiment, out_dir: Path, md: str, quick: bool, seconds: float) -> None:
     head = [f"# {exp.title}", "", exp.description, ""]
     if exp.budget_note:
         head += [f"Budget: {exp.budget_note}", ""]
-    if exp.paper_note:
-        head += [f"Paper: {exp.paper_note}", ""]
     head += [f"Mode: {'quick (CI smoke budget — not a result)' if quick else 'full'}; "
              f"wall time {seconds / 60:.1f} min on this machine.", ""]
     (out_dir / "README.md").write_text("\n".join(head) + "\n" + md + "\n")

@@ -6,6 +6,8 @@ import math
 
 from torch import Tensor, nn
 
+from ..registry import register
+
 
 def infer_image_shape(in_features: int) -> tuple[int, int, int]:
     """``(channels, height, width)`` of a square 1- or 3-channel image with that many values."""
@@ -17,16 +19,21 @@ def infer_image_shape(in_features: int) -> tuple[int, int, int]:
                      "pass input_shape=(C, H, W)")
 
 
+@register("lenet", kind="model")
 class LeNet(nn.Module):
     """LeNet-style CNN (the TensorFlow MNIST tutorial's): conv5×5-32 → ReLU → max-pool 2 →
     conv5×5-64 → ReLU → max-pool 2 → FC-1024 → ReLU → FC-classes. 3,274,634 parameters on
     28×28 inputs (the DC paper's Table 3 quotes a 4.26M-parameter LeNet; its exact variant is
-    not given). Takes flat ``(batch, C·H·W)`` or image ``(batch, C, H, W)`` inputs."""
+    not given; its count is this model's on 32×32 inputs). ``input_shape``: ``(C, H, W)`` or
+    ``(H, W)`` (default: a square image with 1 or 3 channels inferred from ``in_features``).
+    Takes flat ``(batch, C·H·W)`` or image ``(batch, C, H, W)`` inputs."""
 
     def __init__(self, in_features: int, num_classes: int, *,
                  input_shape: tuple[int, int, int] | None = None, hidden: int = 1024) -> None:
         super().__init__()
         shape = tuple(input_shape) if input_shape is not None else infer_image_shape(in_features)
+        if len(shape) == 2:  # a grayscale (H, W) image
+            shape = (1, *shape)
         if len(shape) != 3 or shape[0] * shape[1] * shape[2] != in_features:
             raise ValueError(f"input_shape {shape} does not hold {in_features} features")
         c, h, w = shape

@@ -5,27 +5,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..layers.registry import get_layer_class
-
-ACTIVATIONS = ("relu", "leaky_relu", "identity", "tanh", "gelu")
-
-
-def make_activation(name: str, negative_slope: float = 0.5, inplace: bool = False) -> nn.Module:
-    """Activation module. ``inplace`` (used inside :class:`StructuredMLP`, after layers whose
-    backward does not need their output) lets the activation's saved tensor share storage with
-    the next layer's saved input, halving activation memory."""
-    if name == "relu":
-        return nn.ReLU(inplace=inplace)
-    if name == "leaky_relu":
-        if not 0.0 <= negative_slope <= 1.0:
-            raise ValueError(f"negative_slope must be in [0, 1], got {negative_slope}")
-        return nn.LeakyReLU(negative_slope, inplace=inplace)
-    if name == "identity":
-        return nn.Identity()
-    if name == "tanh":
-        return nn.Tanh()
-    if name == "gelu":
-        return nn.GELU()
-    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+from ..registry import register
+from .activations import make_activation
 
 
 def _positive_int(name: str, v, minimum: int = 1) -> int:
@@ -34,6 +15,7 @@ def _positive_int(name: str, v, minimum: int = 1) -> int:
     return v
 
 
+@register("mlp", kind="model")
 class StructuredMLP(nn.Module):
     """``depth`` hidden structured layers of width ``width`` and a classifier layer.
 
@@ -133,6 +115,7 @@ class StructuredMLP(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
+@register("dcnn", kind="model")
 class DCNN(StructuredMLP):
     """Deep diagonal-circulant network (Araujo et al. 2020): :class:`StructuredMLP` with DC
     layers, the paper's init and leaky-ReLU (slope 0.5) by default."""
@@ -143,6 +126,7 @@ class DCNN(StructuredMLP):
         super().__init__(in_features, num_classes, **kwargs)
 
 
+@register("dense-mlp", kind="model")
 class MLP(StructuredMLP):
     """Dense MLP baseline with the same interface as :class:`DCNN` (``nn.Linear``-like layers)."""
 
@@ -153,6 +137,7 @@ class MLP(StructuredMLP):
         super().__init__(in_features, num_classes, **kwargs)
 
 
+@register("shl", kind="model")
 class SHL(StructuredMLP):
     """Single hidden structured layer, the protocol of the LDR comparisons (Thomas et al. 2018;
     Table 1 of Araujo et al. 2020): ``structured(in → width) → ReLU → Dense(width → classes)``."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["git_hash", "load_checkpoint", "save_checkpoint", "write_json"]
+__all__ = ["git_hash", "load_checkpoint", "save_checkpoint", "write_json", "write_text"]
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -32,6 +32,12 @@ def _atomic_write(path: Path, write) -> None:
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write JSON atomically (a reader never sees a half-written file)."""
     data = (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+    _atomic_write(Path(path), lambda f: f.write(data))
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically."""
+    data = text.encode()
     _atomic_write(Path(path), lambda f: f.write(data))
 
 

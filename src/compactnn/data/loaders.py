@@ -1,0 +1,72 @@
+"""DataLoaders over in-memory data sets, batch by batch (no per-example indexing or collation).
+
+Training batches are consecutive slices of one seeded permutation per epoch (what
+:class:`EpochBatches` yields), evaluation batches consecutive slices of the data. Streaming data
+(an ``IterableDataset``) goes straight into a ``DataLoader`` and needs none of this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+__all__ = ["EpochBatches", "SequentialBatches", "in_memory_loaders", "tensor_loader"]
+
+
+class EpochBatches(Sampler):
+    """Index batches of a fresh random permutation of ``range(n)`` every epoch, drawn from
+    ``generator`` (one ``randperm`` per epoch: the same seed gives the same batches)."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator) -> None:
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        perm = torch.randperm(self.n, generator=self.generator)
+        for i in range(0, self.n, self.batch_size):
+            yield perm[i:i + self.batch_size]
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
+class SequentialBatches(Sampler):
+    """Slices ``[i, i + batch_size)`` in order (views of the data, no copy)."""
+
+    def __init__(self, n: int, batch_size: int) -> None:
+        self.n, self.batch_size = n, batch_size
+
+    def __iter__(self) -> Iterator[slice]:
+        for i in range(0, self.n, self.batch_size):
+            yield slice(i, i + self.batch_size)
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
+def tensor_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, *,
+                  shuffle_generator: torch.Generator | None = None,
+                  pin_memory: bool = False) -> DataLoader:
+    """A DataLoader of ``(x[idx], y[idx])`` batches: shuffled every epoch with
+    ``shuffle_generator``, else in order."""
+    n = len(x)
+    sampler = (SequentialBatches(n, batch_size) if shuffle_generator is None
+               else EpochBatches(n, batch_size, shuffle_generator))
+    return DataLoader(TensorDataset(x, y), batch_size=None, sampler=sampler,
+                      pin_memory=pin_memory)
+
+
+def in_memory_loaders(data, batch_size: int, eval_batch_size: int, seed: int,
+                      pin_memory: bool = False) -> dict[str, DataLoader]:
+    """``{"train", "val" (when the data set has one), "test"}`` loaders of a
+    :class:`~compactnn.data.Dataset`; the training order is seeded by ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    loaders = {"train": tensor_loader(data.x_train, data.y_train, batch_size,
+                                      shuffle_generator=gen, pin_memory=pin_memory)}
+    if data.x_val is not None:
+        loaders["val"] = tensor_loader(data.x_val, data.y_val, eval_batch_size,
+                                       pin_memory=pin_memory)
+    loaders["test"] = tensor_loader(data.x_test, data.y_test, eval_batch_size,
+                                    pin_memory=pin_memory)
+    return loaders

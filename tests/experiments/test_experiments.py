@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from compactnn.cli import main
+from compactnn.config import RunConfig
+from compactnn.data import resolve_dataset
+from compactnn.experiments.runner import aggregate, markdown_table, paper_table
+from compactnn.registry import available, get
+
+EXPERIMENTS = available("experiment")
+
+
+def test_aggregate_and_table_show_the_paper_beside_ours():
+    rows = [{"name": "a", "num_params": 10, "test_acc": 0.5, "diverged": False},
+            {"name": "a", "num_params": 10, "test_acc": 0.7, "diverged": False},
+            {"name": "b", "num_params": 20, "test_acc": None, "diverged": True}]
+    agg = {a["name"]: a for a in aggregate(rows)}
+    assert agg["a"]["mean"] == pytest.approx(0.6) and agg["a"]["std"] == pytest.approx(0.1414, 1e-3)
+    assert agg["b"]["mean"] is None and agg["b"]["diverged"] == 1
+    paper = {"rows": [{"label": "A", "key": "a", "value": 0.55, "params": 12, "status": "ok"},
+                      {"label": "B", "key": "b", "value": None, "status": "diverged"}]}
+    md = markdown_table(list(agg.values()), paper)
+    assert "| a | 10 | 0.6000 ± 0.1414 | 2 | 0.550 | 12 |" in md
+    assert "| b | 20 | diverged | 1 | diverged | — |" in md
+    assert "| A | 12 | 0.55 | ok |" in paper_table(paper)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_paper_numbers_are_data_and_keys_name_real_configs(name):
+    exp = get("experiment", name)
+    assert exp.paper and exp.paper["rows"] and exp.paper.get("source")
+    if exp.configs is not None:
+        spec, _ = resolve_dataset("digits")
+        names = {c.name for quick in (False, True) for c in exp.configs(quick, spec)}
+        keys = {r["key"] for r in exp.paper["rows"] if r.get("key")}
+        assert keys and keys <= names, keys - names
+        assert all(isinstance(c, RunConfig) for c in exp.configs(True, spec))
+
+
+def test_size_vs_accuracy_takes_its_input_size_from_the_data():
+    exp = get("experiment", "size-vs-accuracy")
+    for data, n_in in (("digits", 64), ("cifar10", 3072)):
+        spec = get("dataset", data)
+        dense = next(c for c in exp.configs(False, spec) if c.name == "dense")
+        assert dense.model.args["width"] == n_in and dense.data.name == data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_runs_quick_and_resumes(name, tmp_path, capsys):
+    args = ["reproduce", name, "--quick", "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
+    results = tmp_path / "runs" / "quick-results"  # a quick run never writes into results/
+    assert main(args) == 0
+    page = (results / name / "README.md").read_text()
+    assert "quick" in page and "![" in page and "The paper's numbers" in page
+    assert list((results / name).glob("*.png"))
+    res = json.loads((results / name / "results.json").read_text())
+    if "rows" in res:  # training experiments: every run has a run folder, and resume works
+        for row in res["rows"]:
+            run = tmp_path / "runs" / name / row["name"].replace("/", "_") / "seed0"
+            assert RunConfig.load(run).name == row["name"]
+        capsys.readouterr()
+        mtimes = {p: p.stat().st_mtime for p in (tmp_path / "runs").rglob("metrics.json")}
+        assert main(args) == 0  # second call: everything is finished, nothing retrains
+        assert {p: p.stat().st_mtime for p in mtimes} == mtimes
+    assert main(["report", "--results-dir", str(results)]) == 0
+    assert name in (results / "README.md").read_text()
+
+
+def test_unknown_experiment(capsys):
+    assert main(["reproduce", "nope", "--quick"]) == 2
+    assert "unknown experiment" in capsys.readouterr().err

@@ -1,0 +1,167 @@
+"""fit(model, loaders, task, config, callbacks): schedules, NaN guard, callbacks, checkpoints."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from compactnn import DCNN
+from compactnn.config import TrainConfig
+from compactnn.data import in_memory_loaders, load_dataset
+from compactnn.train import (
+    Callback,
+    Classification,
+    MetricsWriter,
+    NonFiniteLossError,
+    fit,
+    load_checkpoint,
+    lr_at,
+    save_checkpoint,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", val_fraction=0.1)
+
+
+def _loaders(data, cfg, seed=0):
+    return in_memory_loaders(data, cfg.batch_size, cfg.eval_batch_size, seed)
+
+
+def test_schedules():
+    paper = TrainConfig(lr=5e-4, schedule="paper")
+    got = [lr_at(paper, s, 100) for s in (0, 39, 40, 60, 80, 99)]
+    assert got == pytest.approx([5e-4, 5e-4, 2.5e-4, 5e-5, 1e-5, 1e-5])
+    cos = TrainConfig(lr=1.0, schedule="cosine")
+    assert lr_at(cos, 0, 10) == 1.0 and lr_at(cos, 5, 10) == pytest.approx(0.5)
+    pw = TrainConfig(lr=1.0, schedule="piecewise", lr_milestones=(0.5,), lr_factors=(0.1,))
+    assert lr_at(pw, 4, 10) == 1.0 and lr_at(pw, 5, 10) == 0.1
+    assert lr_at(TrainConfig(lr=0.3, schedule="constant"), 7, 10) == 0.3
+    assert TrainConfig().schedule == "cosine"  # the CLI and the config agree: one default
+
+
+def test_nan_loss_raises_clear_error(digits):
+    model = DCNN(64, 10, depth=2)
+    with torch.no_grad():
+        model.net[0].c.fill_(float("nan"))
+    cfg = TrainConfig(epochs=1)
+    with pytest.raises(NonFiniteLossError, match="epoch 1, step 0–0"):
+        fit(model, _loaders(digits, cfg), Classification(), cfg, progress=False)
+
+
+def test_nan_check_without_a_sync_every_step(digits, monkeypatch):
+    """With ``sync_every`` = 50 (an accelerator's default) the loss is read back once per 50
+    steps, not per step, and a NaN is still caught."""
+    calls = []
+    real = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda t: calls.append(1) or real(t))
+    cfg = TrainConfig(epochs=1, batch_size=8, optimizer="sgd")  # 152 steps; Adam reads .item()
+    fit(DCNN(64, 10, depth=1), {"train": _loaders(digits, cfg)["train"]}, Classification(), cfg,
+        progress=False, sync_every=50)
+    assert len(calls) < 152 // 10, len(calls)  # 3 checks + end-of-epoch metrics, not 152
+    model = DCNN(64, 10, depth=1)
+    with torch.no_grad():
+        model.net[0].c.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="step 0–49"):
+        fit(model, _loaders(digits, cfg), Classification(), cfg, progress=False, sync_every=50)
+
+
+def test_fit_history_callbacks_and_checkpoint(tmp_path, digits):
+    model = DCNN(64, 10, depth=2, width=128)
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=3e-3, optimizer="sgd", grad_clip=1.0,
+                      weight_decay=1e-4)
+    seen = []
+
+    class Spy(Callback):
+        def on_step_end(self, state):
+            seen.append(("step", state.step))
+
+        def on_epoch_end(self, state):
+            seen.append(("epoch", state.epoch, state.record["test_acc"]))
+
+        def on_train_end(self, state):
+            seen.append(("end", state.step))
+
+    hist = fit(model, _loaders(digits, cfg), Classification(), cfg,
+               [MetricsWriter(tmp_path), Spy()], progress=False)
+    steps = len(_loaders(digits, cfg)["train"])
+    assert [s for s in seen if s[0] != "step"] == [
+        ("epoch", 1, hist["epochs"][0]["test_acc"]), ("epoch", 2, hist["final"]["test_acc"]),
+        ("end", 2 * steps)]
+    assert len(hist["epochs"]) == 2 and {"val_acc", "train_acc", "lr"} <= set(hist["epochs"][0])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["final"]["test_acc"] == hist["final"]["test_acc"]
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 2 * steps and "optimizer" in ckpt
+    fresh = DCNN(64, 10, depth=2, width=128)
+    fresh.load_state_dict(ckpt["model"])
+    x = digits.x_test[:5]
+    torch.testing.assert_close(fresh.eval()(x), model.eval()(x))
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_training_is_reproducible(digits):
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        cfg = TrainConfig(epochs=1)
+        runs.append(fit(DCNN(64, 10, depth=1), _loaders(digits, cfg, seed=5), Classification(),
+                        cfg, progress=False))
+    assert runs[0]["final"] == runs[1]["final"]
+
+
+def test_batches_follow_one_seeded_permutation_per_epoch(digits):
+    """The training order is ``randperm`` of a generator seeded with the run's seed, one per
+    epoch, cut into consecutive batches (the order the loop had before loaders)."""
+    loader = in_memory_loaders(digits, 100, 1000, seed=7)["train"]
+    gen = torch.Generator().manual_seed(7)
+    for _ in range(2):
+        perm = torch.randperm(len(digits.x_train), generator=gen)
+        batches = list(loader)
+        assert torch.equal(torch.cat([y for _, y in batches]), digits.y_train[perm])
+        assert [len(x) for x, _ in batches[:-1]] == [100] * (len(batches) - 1)
+
+
+def test_checkpoints_load_safely(tmp_path):
+    p = tmp_path / "c.pt"
+    save_checkpoint(p, {"w": torch.ones(3)})
+    assert torch.equal(load_checkpoint(p)["w"], torch.ones(3))
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot load checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "none.pt")
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="cannot load checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_a_task_can_replace_the_training_loss(digits):
+    calls = []
+
+    class Logged(Classification):
+        def training_loss(self, output, target, inputs):
+            calls.append(inputs.shape[0])
+            return nn.functional.cross_entropy(output, target)
+
+    cfg = TrainConfig(epochs=1, batch_size=512)
+    fit(DCNN(64, 10, depth=1), _loaders(digits, cfg), Logged(), cfg, progress=False)
+    assert sum(calls) == len(digits.x_train)
+
+
+def test_bad_loaders_are_clear_errors(digits):
+    cfg = TrainConfig(epochs=1)
+    with pytest.raises(ValueError, match="'train' loader"):
+        fit(DCNN(64, 10), {"test": []}, Classification(), cfg, progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        fit(DCNN(64, 10), {"train": []}, Classification(), cfg, progress=False)
+    stream = (b for b in [])  # no length: a schedule needs steps_per_epoch
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        fit(DCNN(64, 10), {"train": stream}, Classification(), cfg, progress=False)
