@@ -294,3 +294,15 @@ def test_closed_form_krylov_equals_repeated_application(n):
     for op in (F.shift_op(1.0), F.shift_op(-1.0), F.shift_op(0.3), F.subdiagonal_op(sub)):
         torch.testing.assert_close(F.krylov(op, v), _Operator.krylov(op, v))
     assert torch.autograd.gradcheck(lambda s, v: F.krylov(F.subdiagonal_op(s), v), (sub, v))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_dct_of_half_precision_runs_in_float32(dtype):
+    x = torch.randn(3, 12)
+    for f in (F.dct, F.idct):
+        y = f(x.to(dtype))
+        assert y.dtype == dtype
+        torch.testing.assert_close(y.float(), f(x.to(dtype).float()).to(dtype).float())
+    g = torch.randn(3, 12, dtype=dtype, requires_grad=True)
+    F.dct(g).float().sum().backward()
+    assert g.grad.dtype == dtype

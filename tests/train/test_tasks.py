@@ -14,7 +14,6 @@ from compactnn.models import make_model
 from compactnn.train import (
     Classification,
     MultiLabel,
-    Regression,
     fit,
     global_average_precision,
     make_task,

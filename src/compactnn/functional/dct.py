@@ -20,6 +20,8 @@ import math
 import torch
 from torch import Tensor
 
+from .circulant import fft_dtype
+
 __all__ = ["dct", "dct_matrix", "idct"]
 
 
@@ -76,6 +78,9 @@ def _apply(x: Tensor, inverse: bool) -> Tensor:
     if not torch.is_floating_point(x) or x.dim() == 0:
         raise ValueError(f"the DCT needs a floating-point tensor with a last dimension, got "
                          f"dtype {x.dtype} and shape {tuple(x.shape)}")
+    ft = fft_dtype(x.dtype)
+    if ft != x.dtype:  # half precision: computed in float32, returned in the input's dtype
+        return _apply(x.to(ft), inverse).to(x.dtype)
     if torch.is_grad_enabled() and x.requires_grad:
         return _OrthoDCT.apply(x, inverse)
     return _dct3(x) if inverse else _dct2(x)

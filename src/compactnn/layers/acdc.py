@@ -104,7 +104,8 @@ class ACDC(_SELLBase):
             h = torch.nn.functional.pad(h, (0, self.n - self.in_features))
         if self.a_bias is not None:
             h = h + self.a_bias
-        # functional.dct does not apply the FFT dtype policy itself: half/bfloat16 run in float32
+        # half/bfloat16: the whole product in float32, rounded once (each F.dct alone would
+        # round its output to the input's dtype)
         ft = F.fft_dtype(h.dtype)
         y = F.idct(F.dct(h.to(ft)) * self.d.to(ft))[..., : self.out_features].to(h.dtype)
         return y if self.bias is None else y + self.bias
