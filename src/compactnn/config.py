@@ -90,12 +90,6 @@ class DataConfig:
             _bad("data", f"limit_train must be a positive int, got {self.limit_train!r}")
         if self.standardize not in ("global", "feature", "none"):
             _bad("data", f"standardize must be global, feature or none, got {self.standardize!r}")
-        if self.features is not None:
-            from .data.features import FEATURES
-
-            if self.features not in FEATURES:
-                _bad("data", f"unknown features {self.features!r}; choose one of "
-                     f"{', '.join(FEATURES)}")
 
 
 @dataclass(frozen=True)
@@ -257,11 +251,6 @@ class RunConfig:
             return cls.from_toml(path.read_text())
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
-
-    def save(self, path: str | Path) -> None:
-        from .train.checkpoint import write_text
-
-        write_text(path, self.to_toml())
 
     def with_overrides(self, overrides: list[str]) -> RunConfig:
         return RunConfig.from_dict(apply_overrides(self.to_dict(), overrides))

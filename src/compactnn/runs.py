@@ -31,6 +31,7 @@ from .train import (
     load_checkpoint,
     make_task,
     write_json,
+    write_text,
 )
 
 __all__ = ["build_model", "count_params", "load_data", "load_run_model", "new_run_dir",
@@ -149,7 +150,7 @@ def run(
     if run_dir is not None:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(run_dir / "config.toml")
+        write_text(run_dir / "config.toml", cfg.to_toml())
         write_json(run_dir / "run.json", {
             "name": cfg.name, "seed": cfg.seed, "config_digest": cfg.digest(),
             "num_params": num_params,
