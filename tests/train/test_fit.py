@@ -1,5 +1,6 @@
 """fit(model, loaders, task, config, callbacks): schedules, NaN guard, callbacks, checkpoints."""
 
+import itertools
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from compactnn.train import (
     Classification,
     MetricsWriter,
     NonFiniteLossError,
+    evaluate,
     fit,
     load_checkpoint,
     lr_at,
@@ -165,3 +167,83 @@ def test_bad_loaders_are_clear_errors(digits):
     stream = (b for b in [])  # no length: a schedule needs steps_per_epoch
     with pytest.raises(ValueError, match="steps_per_epoch"):
         fit(DCNN(64, 10), {"train": stream}, Classification(), cfg, progress=False)
+
+
+class _Stream:
+    """A re-iterable stream of batches without a length (as an IterableDataset's loader)."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def _batches(data, n, size=32):
+    return [(data.x_train[i * size:(i + 1) * size], data.y_train[i * size:(i + 1) * size])
+            for i in range(n)]
+
+
+class _LRs(Callback):
+    def __init__(self):
+        self.lrs = []
+
+    def on_step_end(self, state):
+        self.lrs.append(state.optimizer.param_groups[0]["lr"])
+
+
+def test_steps_per_epoch_is_the_epoch_length_of_a_longer_stream(digits):
+    """A stream longer than ``steps_per_epoch`` stops there each epoch, so the cosine schedule
+    runs once over ``epochs × steps_per_epoch`` steps and never climbs back."""
+    cfg = TrainConfig(epochs=2, lr=1e-2, schedule="cosine", steps_per_epoch=5)
+    spy = _LRs()
+    hist = fit(DCNN(64, 10, depth=1), {"train": _Stream(_batches(digits, 8))}, Classification(),
+               cfg, [spy], progress=False)
+    assert spy.lrs == pytest.approx([lr_at(cfg, s, 10) for s in range(10)])
+    assert spy.lrs == sorted(spy.lrs, reverse=True) and len(hist["epochs"]) == 2
+    # an endless one-shot iterator works: each epoch takes the next steps_per_epoch batches
+    seen = []
+    endless = ((seen.append(1) or b) for b in itertools.islice(
+        itertools.cycle(_batches(digits, 4)), 1000))
+    spy = _LRs()
+    fit(DCNN(64, 10, depth=1), {"train": endless}, Classification(), cfg, [spy], progress=False)
+    assert len(spy.lrs) == 10 and len(seen) == 10
+
+
+def test_steps_per_epoch_caps_a_map_style_loader(digits):
+    loader = _loaders(digits, TrainConfig(batch_size=100))["train"]  # 17 batches
+    n = len(loader)
+    for spe, per_epoch in ((3, 3), (n + 10, n)):
+        cfg = TrainConfig(epochs=2, batch_size=100, schedule="cosine", steps_per_epoch=spe)
+        spy = _LRs()
+        fit(DCNN(64, 10, depth=1), {"train": loader}, Classification(), cfg, [spy],
+            progress=False)
+        assert spy.lrs == pytest.approx([lr_at(cfg, s, 2 * per_epoch)
+                                         for s in range(2 * per_epoch)])
+
+
+def test_an_empty_evaluation_loader_is_an_error_not_accuracy_zero(digits):
+    cfg = TrainConfig(epochs=1, batch_size=100)
+    train = _loaders(digits, cfg)["train"]
+    with pytest.raises(ValueError, match="'test' loader is empty"):
+        fit(DCNN(64, 10), {"train": train, "test": []}, Classification(), cfg, progress=False)
+    with pytest.raises(ValueError, match="'val' loader yielded no samples"):
+        fit(DCNN(64, 10), {"train": train, "val": _Stream([])}, Classification(), cfg,
+            progress=False)
+    with pytest.raises(ValueError, match="yielded no samples"):
+        evaluate(DCNN(64, 10), [], Classification())
+
+
+def test_a_one_shot_generator_over_several_epochs_is_a_clear_error(digits):
+    cfg = TrainConfig(epochs=2, schedule="constant")
+    gen = (b for b in _batches(digits, 3))
+    with pytest.raises(ValueError, match="one-shot iterator.*DataLoader or a re-iterable"):
+        fit(DCNN(64, 10), {"train": gen}, Classification(), cfg, progress=False)
+    # with steps_per_epoch it may be a stream; one that runs dry says in which epoch
+    cfg = TrainConfig(epochs=2, schedule="constant", steps_per_epoch=3)
+    gen = (b for b in _batches(digits, 3))
+    with pytest.raises(ValueError, match="no batches in epoch 2 .*one-shot iterator"):
+        fit(DCNN(64, 10), {"train": gen}, Classification(), cfg, progress=False)
+    with pytest.raises(ValueError, match="no batches in epoch 1"):
+        fit(DCNN(64, 10), {"train": _Stream([])}, Classification(),
+            TrainConfig(epochs=1, schedule="constant"), progress=False)

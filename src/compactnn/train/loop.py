@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 
 import torch
 from torch import nn
@@ -28,25 +29,40 @@ def _to(batch, device: torch.device):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, task: Task, device: str = "cpu") -> dict:
-    """The task's metrics of ``model`` (in eval mode) over ``loader``."""
+def evaluate(model: nn.Module, loader: Iterable, task: Task, device: str = "cpu", *,
+             split: str = "evaluation") -> dict:
+    """The task's metrics of ``model`` (in eval mode) over ``loader``; a loader that yields
+    no samples is a ValueError naming ``split`` (its metrics would be undefined, not 0)."""
     was_training = model.training
     model.eval()
     meter = task.meter()
     dev = torch.device(device)
-    for batch in loader:
-        x, y = _to(batch, dev)
-        out = model(x)
-        meter.update(out, y, task.loss(out, y))
-    model.train(was_training)
+    try:
+        for batch in loader:
+            x, y = _to(batch, dev)
+            out = model(x)
+            meter.update(out, y, task.loss(out, y))
+    finally:
+        model.train(was_training)
+    if meter.n == 0:
+        raise ValueError(f"the {split!r} loader yielded no samples, so its metrics are undefined")
     return meter.compute()
 
 
-def _steps_per_epoch(loader, cfg: TrainConfig) -> int | None:
+def _len(loader) -> int | None:
     try:
         return len(loader)
     except TypeError:  # a streaming (iterable) data set without a length
-        return cfg.steps_per_epoch
+        return None
+
+
+def _steps_per_epoch(loader, cfg: TrainConfig) -> int | None:
+    """Steps in one epoch: ``cfg.steps_per_epoch`` caps a loader's length; a loader without a
+    length (a stream) runs exactly ``cfg.steps_per_epoch`` steps (None: until it ends)."""
+    n = _len(loader)
+    if n is None or cfg.steps_per_epoch is None:
+        return cfg.steps_per_epoch if n is None else n
+    return min(n, cfg.steps_per_epoch)
 
 
 def fit(
@@ -71,9 +87,17 @@ def fit(
     ``sync_every`` steps — default: every step on CPU, where it costs nothing, every 50 on an
     accelerator, where each check waits for the device — and when a progress bar refreshes.
 
-    The caller seeds (``torch.manual_seed``) and builds the loaders; the learning rate follows
-    ``config.schedule`` over ``epochs × len(loaders["train"])`` steps (``config.steps_per_epoch``
-    for a training set without a length).
+    Epoch length: ``config.steps_per_epoch``, when set, is the number of training steps per
+    epoch for any loader — an epoch stops after that many batches (a map-style loader runs
+    ``min(len(loader), steps_per_epoch)``; a stream continues where it stopped, so an endless
+    iterator works). Unset, an epoch is one full pass over the loader. The learning rate
+    follows ``config.schedule`` over ``epochs × steps per epoch`` steps; a stream that ends
+    before ``steps_per_epoch`` ends its epoch early, and the schedule then stops short of its
+    end. A loader without a length needs ``steps_per_epoch`` unless the schedule is
+    ``constant``. A one-shot iterator (a generator) cannot be re-iterated: over several epochs
+    it needs ``steps_per_epoch``; otherwise pass a DataLoader or a re-iterable.
+
+    The caller seeds (``torch.manual_seed``) and builds the loaders.
     """
     if "train" not in loaders:
         raise ValueError("fit needs a 'train' loader")
@@ -87,6 +111,14 @@ def fit(
     if steps_per_epoch is None and cfg.schedule != "constant":
         raise ValueError(f"the training data has no length, so the {cfg.schedule!r} schedule "
                          "cannot be laid out: set train.steps_per_epoch")
+    if isinstance(loaders["train"], Iterator) and cfg.epochs > 1 and cfg.steps_per_epoch is None:
+        raise ValueError(f"the training loader is a one-shot iterator: epoch 1 would exhaust it "
+                         f"and leave no batches for the other {cfg.epochs - 1} epoch(s); pass a "
+                         "DataLoader or a re-iterable, or set train.steps_per_epoch for an "
+                         "endless stream")
+    for split, loader in loaders.items():  # fail before training where a length tells
+        if split != "train" and loader is not None and _len(loader) == 0:
+            raise ValueError(f"the {split!r} loader is empty, so its metrics are undefined")
     total = (steps_per_epoch or 0) * cfg.epochs
     if sync_every is None:
         sync_every = 1 if device.type == "cpu" else 50
@@ -102,7 +134,10 @@ def fit(
         meter = task.meter()
         bad: torch.Tensor | None = None  # any non-finite loss since the last check
         checked = step
-        bar = tqdm(loaders["train"], total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
+        batches = loaders["train"]
+        if cfg.steps_per_epoch is not None:  # the epoch's length, whatever the loader's
+            batches = islice(batches, steps_per_epoch)
+        bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
                    leave=False, disable=not progress, mininterval=0.5)
         for b, batch in enumerate(bar):
             xb, yb = _to(batch, device)
@@ -136,14 +171,17 @@ def fit(
             raise NonFiniteLossError(f"loss became non-finite at epoch {epoch}, step "
                                      f"{checked}–{step - 1} (lr={lr:.3g})")
         if meter.n == 0:
-            raise ValueError("the training set is empty")
+            raise ValueError(
+                f"the training loader yielded no batches in epoch {epoch}"
+                + (" (a one-shot iterator cannot be re-iterated; pass a DataLoader or a "
+                   "re-iterable)" if epoch > 1 else ""))
         train_time = time.perf_counter() - t0
         rec = {"epoch": epoch, "lr": lr, "time_s": train_time}
         rec.update({f"train_{k}": v for k, v in meter.compute().items()})
         for split, loader in loaders.items():
             if split != "train" and loader is not None:
-                rec.update({f"{split}_{k}": v
-                            for k, v in evaluate(model, loader, task, cfg.device).items()})
+                metrics = evaluate(model, loader, task, cfg.device, split=split)
+                rec.update({f"{split}_{k}": v for k, v in metrics.items()})
         history["epochs"].append(rec)
         state.epoch = epoch
         for cb in callbacks:
