@@ -111,6 +111,26 @@ def test_auto_falls_back_to_digits_and_says_so(monkeypatch, tmp_path):
     assert data.x_train.shape[1] == 64 and len(data.x_train) + len(data.x_test) == 1797
 
 
+def test_an_explicit_data_dir_is_authoritative_for_auto_and_digits(monkeypatch, tmp_path):
+    """``auto`` with a ``data_dir`` is Fashion-MNIST found there, never a silent fall-back to
+    digits (even when Fashion-MNIST is installed elsewhere); digits refuses a ``data_dir``."""
+    elsewhere = _write_fake_mnist(tmp_path / "installed")
+    monkeypatch.setattr(ds, "SYSTEM_DIRS", {"fashion-mnist": str(elsewhere)})
+    monkeypatch.delenv("COMPACTNN_DATA", raising=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match=f"auto: Fashion-MNIST IDX files not found in {empty}"):
+        load_dataset("auto", data_dir=empty)
+    with pytest.raises(DataError, match="no fallback to digits"):
+        ds.resolve_dataset("auto", empty)
+    _write_fake_mnist(tmp_path / "mine" / "fashion-mnist", n_train=30)
+    data = load_dataset("auto", data_dir=tmp_path / "mine")
+    assert data.name == "fashion-mnist" and len(data.x_train) == 30 and not data.notes
+    assert load_dataset("auto").source == str(elsewhere)  # no data_dir: the installed copy
+    with pytest.raises(DataError, match="digits is embedded .* reads no files"):
+        load_dataset("digits", data_dir=tmp_path / "mine")
+
+
 def test_environment_variable_location(monkeypatch, tmp_path):
     _write_fake_mnist(tmp_path / "mnist")
     monkeypatch.setenv("COMPACTNN_DATA", str(tmp_path))

@@ -1,8 +1,10 @@
 """Data sets, registered (``kind="dataset"``), each declaring its task, classes and input shape.
 
 IDX (Fashion-MNIST, MNIST) and CIFAR-10 python batches are read from disk; scikit-learn's
-digits are embedded; ``auto`` resolves to Fashion-MNIST when installed, else digits (and says
-so). :func:`load_dataset` returns in-memory tensors; :mod:`compactnn.data.loaders` batches them.
+digits are embedded (they read no files, so a ``data_dir`` for them is an error); ``auto``
+resolves to Fashion-MNIST when installed, else digits (and says so) — with an explicit
+``data_dir``, to Fashion-MNIST found there or an error. :func:`load_dataset` returns in-memory
+tensors; :mod:`compactnn.data.loaders` batches them.
 """
 
 from __future__ import annotations
@@ -185,6 +187,10 @@ def _load_cifar10(name, data_dir):
 
 
 def _load_digits(name=None, data_dir=None):
+    if data_dir is not None:  # --data-dir is authoritative: never silently ignored
+        raise DataError(f"digits is embedded in scikit-learn and reads no files, so data_dir "
+                        f"{str(data_dir)!r} would be ignored: drop data_dir, or name the data "
+                        "set that lives there")
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -198,6 +204,10 @@ def _load_digits(name=None, data_dir=None):
 def _resolve_auto(data_dir):
     if find_idx_dir("fashion-mnist", data_dir) is not None:
         return "fashion-mnist", []
+    if data_dir is not None:  # an explicit directory is authoritative: no fallback
+        raise DataError(f"auto: Fashion-MNIST IDX files not found in {data_dir} or "
+                        f"{Path(data_dir) / 'fashion-mnist'}, and data_dir is authoritative (no "
+                        "fallback to digits): fix data_dir, or name the data set")
     return "digits", ["Fashion-MNIST not found (install Debian's dataset-fashion-mnist or "
                       "pass --data-dir); fell back to scikit-learn digits"]
 
@@ -216,7 +226,8 @@ for _spec in (
                 "scikit-learn's 8×8 digits (embedded; fixed stratified 75/25 split)",
                 load=_load_digits),
     DatasetSpec("auto", "classification", 10, (28, 28),
-                "Fashion-MNIST when installed, else digits", resolve=_resolve_auto),
+                "Fashion-MNIST when installed, else digits (with --data-dir: Fashion-MNIST "
+                "there, or an error)", resolve=_resolve_auto),
 ):
     register_dataset(_spec)
 
@@ -233,7 +244,9 @@ def load_dataset(
     """Load a registered data set (``compactnn list``) as flat float32 tensors.
 
     ``auto`` is Fashion-MNIST when installed, otherwise digits (recorded in
-    ``Dataset.notes``); an explicit ``data_dir`` is authoritative.
+    ``Dataset.notes``). An explicit ``data_dir`` is authoritative: ``auto`` then means
+    Fashion-MNIST in ``data_dir`` (or ``data_dir/fashion-mnist``) and is a :class:`DataError`
+    when it is not there; ``digits``, which reads no files, refuses a ``data_dir``.
     ``standardize``: ``"global"`` (one mean/std from the training set), ``"feature"``
     (per-feature, constant features left centred) or ``None``/``"none"`` (pixels scaled to
     [0, 1]). ``val_fraction`` holds out a seeded random part of the training set as validation.
