@@ -1,4 +1,4 @@
-"""The CLI job ``families``: where they write, what they train, what they
+"""The CLI jobs ``families`` and ``compare``: where they write, what they train, what they
 report."""
 
 import dataclasses
@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
+from compactnn.cli import main
 from compactnn.data import load_dataset
-from compactnn.experiments import families
+from compactnn.experiments import compare, families
 
 
 def _families_base(**model):
@@ -59,6 +60,18 @@ def test_families_merge_the_users_layer_kwargs_and_report_what_ran(tmp_path):
     assert not (tmp_path / "refused").exists() and not (tmp_path / "o3").exists()
 
 
+def test_compare_refuses_model_overrides(tmp_path, capsys):
+    base = compare.base_config(quick=True).replace(model={"width": 16})
+    with pytest.raises(ValueError, match=r"compare trains fixed models \(Dense MLP.*DCNN.*\); "
+                                         r"model settings cannot be overridden .*model\.width=16"
+                                         r".*use compactnn train"):
+        compare.run_compare(base, quick=True, runs_dir=tmp_path, progress=False)
+    assert main(["compare", "--quick", "--dataset", "digits", "--set", "model.width=16",
+                 "--runs-dir", str(tmp_path), "--no-progress"]) == 2
+    assert "model settings cannot be overridden" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.fixture
 def regression_digits(monkeypatch):
     """Digits as a regression problem (one-hot targets): a task whose metric is not ``acc``."""
@@ -66,7 +79,8 @@ def regression_digits(monkeypatch):
     eye = torch.eye(10)
     data = dataclasses.replace(d, y_train=eye[d.y_train], y_test=eye[d.y_test],
                                task="regression")
-    monkeypatch.setattr(families, "load_data", lambda cfg: data)
+    for module in (families, compare):
+        monkeypatch.setattr(module, "load_data", lambda cfg: data)
     return data
 
 
@@ -78,3 +92,9 @@ def test_jobs_report_the_tasks_primary_metric(regression_digits, tmp_path):
     assert rows[0]["test_mse"] <= rows[1]["test_mse"]  # lower is better: best first
     assert "| test mse |" in (tmp_path / "f" / "families.md").read_text()
 
+    base = compare.base_config(quick=True).replace(train={"epochs": 1})
+    res = compare.run_compare(base, quick=True, runs_dir=tmp_path / "c", progress=False,
+                              log=lambda s: None)
+    assert res["metric"] == "mse" and all("test_mse" in r for r in res["rows"])
+    table = compare.format_table(res["rows"])
+    assert "| test mse |" in table and "pts" not in table

@@ -28,24 +28,44 @@ def base_config(quick: bool = False) -> RunConfig:
 
 
 def format_table(rows: list[dict]) -> str:
-    """Markdown table of the comparison (first row is the reference)."""
+    """Markdown table of the comparison (first row is the reference) on the rows' ``metric``
+    (``test_<metric>``; default ``acc``, whose difference is shown in percentage points)."""
     ref = rows[0]
-    lines = ["| model | parameters | % of dense | test accuracy | Δ vs dense | time/epoch (s) |",
+    metric = ref.get("metric", "acc")
+    key = f"test_{metric}"
+    label = "test accuracy" if metric == "acc" else f"test {metric}"
+    lines = [f"| model | parameters | % of dense | {label} | Δ vs dense | time/epoch (s) |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
+        diff = r[key] - ref[key]
+        delta = f"{100 * diff:+.2f} pts" if metric == "acc" else f"{diff:+.4g}"
         lines.append(
             f"| {r['label']} | {r['num_params']:,} "
             f"| {100 * r['num_params'] / ref['num_params']:.2f}% "
-            f"| {r['test_acc']:.4f} | {100 * (r['test_acc'] - ref['test_acc']):+.2f} pts "
+            f"| {r[key]:.4f} | {delta} "
             f"| {r['time_per_epoch_s']:.1f} |")
     return "\n".join(lines)
+
+
+def _check_model_untouched(base: RunConfig) -> None:
+    fixed = base_config().model.to_dict()
+    given = base.model.to_dict()
+    if given != fixed:
+        changed = ", ".join(f"model.{k}={given.get(k)!r}" for k in sorted(set(given) | set(fixed))
+                            if given.get(k) != fixed.get(k))
+        models = ", ".join(label for label, _, _ in COMPARE_MODELS)
+        raise ValueError(f"compare trains fixed models ({models}); model settings cannot be "
+                         f"overridden (got {changed}) — use compactnn train")
 
 
 def run_compare(base: RunConfig | None = None, *, quick: bool = False,
                 runs_dir: str | Path = "runs", progress: bool = True, log=print) -> dict:
     """Train every model of :data:`COMPARE_MODELS` with ``base``'s data, training and seed;
-    print and write the side-by-side table to ``<runs_dir>/<timestamp>-compare/``."""
+    print and write the side-by-side table to ``<runs_dir>/<timestamp>-compare/``. The table
+    shows the task's primary metric (accuracy for classification). ``base``'s model section
+    must be :func:`base_config`'s (the models are fixed): anything else is a ValueError."""
     base = base if base is not None else base_config(quick)
+    _check_model_untouched(base)
     data = load_data(base)
     for note in data.notes:
         log(f"note: {note}")
@@ -57,17 +77,20 @@ def run_compare(base: RunConfig | None = None, *, quick: bool = False,
         res = run(cfg, run_dir=out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}",
                   data=data, progress=progress, log=log)
         h = res["history"]
+        primary = h["primary"]
         rows.append({"label": label, "model": model, "model_args": args,
-                     "num_params": res["num_params"], "test_acc": h["final"]["test_acc"],
-                     "train_acc": h["final"]["train_acc"],
-                     "time_per_epoch_s": h["time_per_epoch_s"], "run_dir": res["run_dir"]})
+                     "num_params": res["num_params"], "metric": primary,
+                     f"test_{primary}": h["final"][f"test_{primary}"],
+                     f"train_{primary}": h["final"][f"train_{primary}"],
+                     "time_per_epoch_s": h["time_per_epoch_s"], "run_dir": res["run_dir"],
+                     "config": res["config"].to_dict()})
     table = format_table(rows)
     t = base.train
     header = (f"{data.name} ({data.source}), {t.epochs} epochs, batch {t.batch_size}, "
               f"{t.optimizer} lr {t.lr:g} ({t.schedule}), seed {base.seed}"
               + (" [quick]" if quick else ""))
     log("\n" + header + "\n\n" + table)
-    result = {"dataset": data.name, "notes": data.notes, "quick": quick,
+    result = {"dataset": data.name, "notes": data.notes, "quick": quick, "metric": primary,
               "config": base.to_dict(), "rows": rows}
     write_json(out_dir / "results.json", result)
     (out_dir / "results.md").write_text(header + "\n\n" + table + "\n")
