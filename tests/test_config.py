@@ -88,3 +88,51 @@ def test_replace_merges_sections():
 def test_parse_value():
     assert [parse_value(v) for v in ("3", "0.5", "true", "none", "[1, 2]", "relu")] == [
         3, 0.5, True, None, [1, 2], "relu"]
+
+
+def test_set_values_are_read_as_their_field_type():
+    cfg = RunConfig().with_overrides(["name=123", "data.standardize=none", "data.data_dir=123",
+                                      "train.lr=1", "task.name=multilabel", "task.k=5"])
+    assert cfg.name == "123" and cfg.data.standardize == "none" and cfg.data.data_dir == "123"
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+    assert cfg.task.args == {"k": 5}
+    assert RunConfig().with_overrides(["data.data_dir=none"]).data.data_dir is None
+    # an int written for a float field is the same config (same digest)
+    assert RunConfig().with_overrides(["train.lr=1"]).digest() == RunConfig().with_overrides(
+        ["train.lr=1.0"]).digest()
+
+
+@pytest.mark.parametrize("override, msg", [
+    ("tags=5", "tags must be a table"), ("model.layer_kwargs=5", "layer_kwargs"),
+    ("model.dropout=abc", "dropout must be a number"), ("model.batchnorm=abc", "true or false"),
+    ("model.depth=2.5", "depth must be an integer"), ("seed=1.5", "seed must be an integer"),
+    ("seed=99999999999999999999", "seed must be an integer"),
+    ("train.grad_clip=true", "grad_clip must be a number"),
+    ("train.lr_milestones=abc", "lr_milestones must be a list"),
+    ("train.lr_milestones=5", "lr_milestones must be a list"),
+    ("train.lr_factors=[-10, 0.1]", "lr_factors must be positive"),
+    ("train.momentum=1.5", "momentum must be below 1"), ("train.epochs=abc", "integer"),
+    ("task.name=multilabel", None), ("task.kk=3", "does not take 'kk'"),
+    ("task.name=classification", None)])
+def test_wrong_types_are_one_line_errors(override, msg):
+    base = RunConfig().with_overrides(["task.name=multilabel"]) if "kk" in override else \
+        RunConfig()
+    if msg is None:
+        base.with_overrides([override])
+        return
+    with pytest.raises(ValueError, match=msg):
+        base.with_overrides([override])
+
+
+def test_round_trip_of_awkward_values_and_immutability():
+    cfg = RunConfig.from_dict({"tags": {"é": 1, "a b": "x\x7fy"},
+                               "model": {"name": "lenet", "input_shape": (1, 8, 8)}})
+    assert RunConfig.from_toml(cfg.to_toml()) == cfg
+    assert cfg.model.args["input_shape"] == (1, 8, 8)
+    with pytest.raises(TypeError):
+        cfg.model.args["hidden"] = 3  # frozen all the way down: edits go through overrides
+    with pytest.raises(TypeError):
+        cfg.tags["x"] = 1
+    assert len({cfg, RunConfig.from_toml(cfg.to_toml())}) == 1  # hashable, equal configs
+    with pytest.raises(ValueError, match="teacher must be a string"):
+        RunConfig.from_dict({"task": {"teacher": 5}})

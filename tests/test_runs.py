@@ -28,7 +28,12 @@ def test_run_folder_records_the_resolved_config_and_reruns_identically(tmp_path)
     a = run(cfg, run_dir=tmp_path / "a", progress=False, log=None)
     saved = RunConfig.load(tmp_path / "a" / "config.toml")
     assert saved.data.name in ("fashion-mnist", "digits") and saved.task.name == "classification"
-    assert saved == a["config"] == resolve_config(cfg)  # "auto" made concrete
+    assert saved == a["config"] and saved.data == resolve_config(cfg).data  # "auto" made concrete
+    # every model argument is recorded, defaults included: a later default change cannot
+    # change a rerun
+    assert saved.model.args["depth"] == 1 and saved.model.args["activation"] == "leaky_relu"
+    assert saved.model.args["width"] == json.loads((tmp_path / "a" / "run.json").read_text())[
+        "data"]["in_features"]
     rec = json.loads((tmp_path / "a" / "run.json").read_text())
     assert rec["num_params"] == a["num_params"] and rec["config_digest"] == saved.digest()
     assert rec["data"]["train"] == 300 and rec["data"]["in_features"] > 0
@@ -98,3 +103,34 @@ def test_init_does_not_import_the_layers():
     imported = {n.module for n in ast.walk(ast.parse(src))
                 if isinstance(n, ast.ImportFrom) and n.module}
     assert not any("layers" in m or "experiments" in m for m in imported), imported
+
+
+@pytest.mark.parametrize("change, msg", [
+    ({"train": {"device": "foo"}}, "train.device"),
+    ({"train": {"device": "cuda:7"}}, "CUDA device"),
+    ({"tags": {"x": [1, None]}}, "cannot write"),
+    ({"model": {"name": "dcnn", "depth": 1, "layer_kwargs": {"rank": 4}}}, "model 'dcnn'")])
+def test_a_refused_run_leaves_nothing_behind(tmp_path, digits, change, msg):
+    with pytest.raises(ValueError, match=msg):
+        run(_cfg().replace(**change), run_dir=tmp_path / "r", data=digits, progress=False,
+            log=None)
+    assert not (tmp_path / "r").exists()
+
+
+def test_teacher_must_have_seen_the_same_inputs(tmp_path, digits):
+    teacher = _cfg(train={"epochs": 1})
+    run(teacher, run_dir=tmp_path / "t", data=digits, progress=False, log=None)
+    student = _cfg(task={"teacher": str(tmp_path / "t")}, data={"name": "digits",
+                                                                "standardize": "none"})
+    with pytest.raises(ValueError, match="standardize 'global' vs 'none'"):
+        run(student, run_dir=tmp_path / "s", progress=False, log=None)
+    assert not (tmp_path / "s").exists()
+
+
+def test_model_input_shape_can_be_set_in_the_config(digits):
+    cfg = RunConfig.from_dict({"model": {"name": "lenet", "hidden": 16,
+                                         "input_shape": [1, 8, 8]},
+                               "data": {"name": "digits", "limit_train": 100},
+                               "train": {"epochs": 1}})
+    res = run(cfg, data=digits, progress=False, log=None)
+    assert res["config"].model.args["input_shape"] == (1, 8, 8)

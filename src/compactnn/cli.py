@@ -8,10 +8,9 @@ Every command that trains builds :class:`~compactnn.config.RunConfig` s: from ``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from .config import RunConfig, assign, parse_value
+from .config import RunConfig, apply_overrides, assign, parse_value
 from .data import DataError
 from .registry import available, capabilities, get
 from .runtime import keep_freed_memory
@@ -21,6 +20,9 @@ from .train import NonFiniteLossError
 _DATA_FLAGS = {
     "--dataset": ("data.name", dict(choices=available("dataset"))),
     "--data-dir": ("data.data_dir", dict(help="directory with the data files (authoritative)")),
+    "--val-fraction": ("data.val_fraction", dict(type=float)),
+    "--limit-train": ("data.limit_train", dict(
+        type=int, help="use a random subset of this many training examples")),
 }
 _TRAIN_FLAGS = {
     "--epochs": ("train.epochs", dict(type=int)),
@@ -49,9 +51,6 @@ _MODEL_FLAGS = {
                                               help="family of the classifier layer")),
     "--init": ("model.init", dict(help="initialization scheme (circulant families: "
                                        f"{', '.join(available('init'))}; others list their own)")),
-    "--val-fraction": ("data.val_fraction", dict(type=float)),
-    "--limit-train": ("data.limit_train", dict(
-        type=int, help="use a random subset of this many training examples")),
     "--teacher": ("task.teacher", dict(help="run directory of a trained teacher model")),
     "--temperature": ("task.temperature", dict(type=float)),
     "--alpha": ("task.alpha", dict(type=float, help="weight of the soft-target loss")),
@@ -65,8 +64,11 @@ def _dest(flag: str) -> str:
 def _add_flags(p: argparse.ArgumentParser, title: str, flags: dict) -> None:
     g = p.add_argument_group(title)
     for flag, (path, opts) in flags.items():
-        g.add_argument(flag, dest=_dest(flag), default=None,
-                       **{"help": f"= --set {path}=…", **opts})
+        text = opts.get("help")
+        extra = {} if "action" in opts or "choices" in opts else {
+            "metavar": flag.lstrip("-").upper().replace("-", "_")}
+        g.add_argument(flag, dest=_dest(flag), default=None, **extra,
+                       **{**opts, "help": (f"{text} " if text else "") + f"(= --set {path}=…)"})
 
 
 def _add_common(p: argparse.ArgumentParser, *, train_flags: bool = True) -> None:
@@ -87,17 +89,13 @@ def _overrides(args, flags: dict) -> list[tuple[str, object]]:
 
 def _build(base: RunConfig, args, *flag_sets: dict, extra: list[tuple[str, object]] = ()
            ) -> RunConfig:
-    """``base`` with the given shortcut flags, ``extra`` assignments, then ``--set``."""
+    """``base`` with the given shortcut flags and ``extra`` assignments (typed values), then
+    the ``--set`` overrides in order."""
     d = base.to_dict()
-    pairs = [pair for flags in flag_sets for pair in _overrides(args, flags)]
-    for path, value in [*pairs, *extra]:
+    for path, value in [pair for flags in flag_sets for pair in _overrides(args, flags)] + list(
+            extra):
         assign(d, path, value)
-    for item in args.set:
-        path, sep, value = item.partition("=")
-        if not sep or not path:
-            raise ValueError(f"--set expects key=value (e.g. train.epochs=5), got {item!r}")
-        assign(d, path, parse_value(value))
-    return RunConfig.from_dict(d)
+    return RunConfig.from_dict(apply_overrides(d, args.set))
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -115,6 +113,9 @@ def _cmd_list(args) -> int:
     print("datasets:")
     for name in available("dataset"):
         spec = get("dataset", name)
+        if spec.resolve is not None:  # an alias
+            print(f"  {name:<14} {spec.description}")
+            continue
         print(f"  {name:<14} {spec.task}, {spec.num_classes} classes, input "
               f"{'×'.join(map(str, spec.input_shape))}: {spec.description}")
     for kind in ("task", "init", "activation", "optimizer", "schedule"):
@@ -124,7 +125,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .runs import new_run_dir, run
+    from .runs import new_run_dir, preview_config, run
 
     if args.config is not None:
         base = RunConfig.load(args.config)
@@ -134,7 +135,7 @@ def _cmd_train(args) -> int:
              for k, _, v in (_key_value(item) for item in args.layer_kw)]
     cfg = _build(base, args, _DATA_FLAGS, _TRAIN_FLAGS, _MODEL_FLAGS, extra=extra)
     if args.dry_run:
-        print(cfg.to_toml(), end="")
+        print(preview_config(cfg).to_toml(), end="")
         return 0
     run_dir = new_run_dir(args.runs_dir, cfg.name)
     res = run(cfg, run_dir=run_dir, progress=not args.no_progress)
@@ -169,6 +170,9 @@ def _cmd_families(args) -> int:
         get("linear", f)  # clear error for an unknown name
     extra = [(k, v) for k, v in (("model.width", args.width), ("model.depth", args.depth))
              if v is not None]
+    if any(item.startswith("model.layer=") for item in args.set):
+        raise ValueError("families sets model.layer to each family; choose them with "
+                         "--families")
     run_families(_build(base_config(args.quick), args, _DATA_FLAGS, _TRAIN_FLAGS, extra=extra),
                  families=fams, quick=args.quick, out_dir=args.out_dir,
                  runs_dir=args.runs_dir, progress=not args.no_progress)
@@ -181,22 +185,25 @@ def _cmd_reproduce(args) -> int:
     names = available("experiment") if args.name == "all" else [args.name]
     for name in names:
         get("experiment", name)
-    overrides = [f"{path}={json.dumps(v) if not isinstance(v, str) else v}"
-                 for path, v in _overrides(args, _DATA_FLAGS)] + list(args.set)
     results = args.results_dir
     if results is None:  # a quick run is a smoke test: never into results/
         results = f"{args.runs_dir}/quick-results" if args.quick else "results"
     for name in names:
         print(f"== {name} ==")
         run_experiment(get("experiment", name), quick=args.quick, seeds=tuple(args.seeds),
-                       overrides=overrides, runs_root=args.runs_dir,
+                       assignments=_overrides(args, _DATA_FLAGS), overrides=args.set,
+                       runs_root=args.runs_dir,
                        results_root=results, progress=not args.no_progress)
     return 0
 
 
 def _cmd_report(args) -> int:
+    from pathlib import Path
+
     from .experiments.report import write_results_index
 
+    if not Path(args.results_dir).is_dir():
+        raise ValueError(f"--results-dir {args.results_dir} is not a directory")
     path = write_results_index(args.results_dir)
     print(f"wrote {path}")
     return 0
@@ -216,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", default=None,
                    help="a run config (TOML), e.g. a run folder's config.toml")
     t.add_argument("--dry-run", action="store_true",
-                   help="print the resolved config as TOML and exit")
+                   help="check the config (data set, task, model arguments) and print it "
+                        "resolved, as TOML; train nothing")
     _add_flags(t, "model, data and task", _MODEL_FLAGS)
     t.add_argument("--layer-kw", action="append", default=[], metavar="KEY=VALUE",
                    help="= --set model.layer_kwargs.KEY=VALUE (e.g. rank=4)")
@@ -231,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--width", type=int, default=None, help="hidden width (default: input size)")
     f.add_argument("--depth", type=int, default=None, help="structured hidden layers (1 = SHL)")
     f.add_argument("--quick", action="store_true", help="1 epoch on 2,000 images (CI)")
-    f.add_argument("--out-dir", default="results/families")
+    f.add_argument("--out-dir", default=None,
+                   help="default: results/families, or <runs-dir>/quick-results/families "
+                        "with --quick")
     _add_common(f)
 
     r = sub.add_parser("reproduce", help="run one of the paper's experiments (or all)")

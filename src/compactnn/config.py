@@ -1,20 +1,26 @@
 """A run is one nested, frozen :class:`RunConfig`: the only input of a training run.
 
 Sections (TOML tables): ``[model]`` (a registered model and its keyword arguments), ``[data]``,
-``[task]`` (loss and metrics; distillation), ``[train]`` (optimisation), plus the run's
-``name``, ``seed`` and free-form ``tags`` (labels reports group by; training ignores them).
-Every CLI command builds one, a run folder saves the resolved one as ``config.toml``, and that
-file reruns it (``compactnn train --config runs/<id>/config.toml``). Overrides use one syntax
-everywhere — ``--set train.epochs=5``, ``--set model.layer_kwargs.rank=4`` — and an unknown
-key is an error (model keys are checked against the model's signature).
+``[task]`` (a registered task and its arguments; distillation), ``[train]`` (optimisation),
+plus the run's ``name``, ``seed`` and free-form ``tags`` (labels reports group by; training
+ignores them). Every CLI command builds one, a run folder saves the resolved one as
+``config.toml``, and that file reruns it (``compactnn train --config runs/<id>/config.toml``).
+Overrides use one syntax everywhere — ``--set train.epochs=5``,
+``--set model.layer_kwargs.rank=4`` — and an unknown key is an error (model and task keys are
+checked against the registered class's signature). A value is read as its field's type:
+``--set name=123`` is the string ``"123"``, ``--set train.lr=1`` the float ``1.0``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import math
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,40 +37,154 @@ def _bad(section: str, msg: str):
     raise ValueError(f"{section}: {msg}")
 
 
-def _freeze(d: dict) -> dict:
-    """A plain copy without ``None`` values (``None`` = the default; TOML has no null)."""
-    return {k: (_freeze(v) if isinstance(v, dict) else v) for k, v in dict(d).items()
-            if v is not None}
+# --- frozen free-form mappings (model args, task args, tags) --------------------------------
+def _freeze(v: Any) -> Any:
+    """Read-only deep copy: mappings → ``MappingProxyType`` (``None`` values dropped: ``None``
+    means the default and TOML has no null), lists/tuples → tuples."""
+    if isinstance(v, (dict, types.MappingProxyType)):
+        return types.MappingProxyType({str(k): _freeze(x) for k, x in v.items()
+                                       if x is not None})
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    return v
 
 
+def _thaw(v: Any) -> Any:
+    """Plain ``dict``/``list`` copy of a frozen value."""
+    if isinstance(v, (dict, types.MappingProxyType)):
+        return {k: _thaw(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_thaw(x) for x in v]
+    return v
+
+
+def _mapping(section: str, name: str, v: Any) -> types.MappingProxyType:
+    if not isinstance(v, (dict, types.MappingProxyType)):
+        _bad(section, f"{name} must be a table of key = value, got {v!r}")
+    for key, x in v.items():
+        if isinstance(x, (dict, types.MappingProxyType)):
+            _mapping(section, f"{name}.{key}", x)
+    return _freeze(v)
+
+
+def _annotations(cls) -> dict[str, Any]:
+    """Parameter annotations of a builder (a class: its ``__init__`` and those its
+    ``**kwargs`` lead to)."""
+    hints: dict[str, Any] = {}
+    fns = [c.__init__ for c in reversed(inspect.getmro(cls)) if "__init__" in vars(c)] \
+        if inspect.isclass(cls) else [cls]
+    for fn in fns:
+        try:
+            hints.update(typing.get_type_hints(fn))
+        except (NameError, TypeError):  # unresolvable annotations: no type check for them
+            pass
+    return hints
+
+
+def _check_args(section: str, owner: str, cls: Any, args: types.MappingProxyType
+                ) -> types.MappingProxyType:
+    """Every key must be a keyword of ``cls``; values are checked against its annotations."""
+    ok = accepted_kwargs(cls)
+    given_by_data = {"in_features", "num_classes"}
+    if ok is not None:
+        for key in args:
+            if key not in ok or key in given_by_data:
+                _bad(section, f"{owner!r} does not take {key!r}" + (
+                    "" if key in given_by_data else
+                    f" (it takes: {', '.join(sorted(ok - given_by_data - {'input_shape'}))})"))
+    hints = _annotations(cls)
+    return _freeze({k: _check_value(section, f"{owner}: {k}", hints[k], v) if k in hints else v
+                    for k, v in args.items()})
+
+
+# --- typed fields ---------------------------------------------------------------------------
+def _types_of(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _describe(tp) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "None")
+
+
+def _check_value(section: str, name: str, tp, v: Any) -> Any:
+    """``v`` as the annotated type ``tp`` (int, float, str, bool, tuple[float, ...], optional);
+    ints are accepted for floats (and become floats); anything else is an error."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if v is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_value(section, name, inner[0], v) if len(inner) == 1 else v
+    if tp is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            _bad(section, f"{name} must be a number, got {v!r}")
+        return float(v)
+    if tp is int:
+        if isinstance(v, bool) or not isinstance(v, int) or not -2**63 <= v < 2**63:
+            _bad(section, f"{name} must be an integer, got {v!r}")
+        return v
+    if tp is bool:
+        if not isinstance(v, bool):
+            _bad(section, f"{name} must be true or false, got {v!r}")
+        return v
+    if tp is str:
+        if not isinstance(v, str):
+            _bad(section, f"{name} must be a string, got {v!r}")
+        return v
+    if typing.get_origin(tp) is tuple:
+        if not isinstance(v, (list, tuple)):
+            _bad(section, f"{name} must be a list, got {v!r}")
+        return tuple(_check_value(section, name, args[0], x) for x in v)
+    if tp is dict or typing.get_origin(tp) is dict:
+        if not isinstance(v, (dict, types.MappingProxyType)):
+            _bad(section, f"{name} must be a table of key = value, got {v!r}")
+    return v
+
+
+def _typed(obj, section: str) -> None:
+    """Check (and normalise, e.g. 1 → 1.0 for a float) every annotated field of a section."""
+    for f in dataclasses.fields(obj):
+        tp = _types_of(type(obj))[f.name]
+        if typing.get_origin(tp) is dict or tp in (dict, types.MappingProxyType):
+            continue
+        object.__setattr__(obj, f.name, _check_value(section, f.name, tp,
+                                                     getattr(obj, f.name)))
+
+
+def _section_from_dict(cls, key: str, d: Any):
+    values = _table(key, d)
+    bad = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if bad:
+        raise ValueError(f"unknown {key} keys: {', '.join(sorted(bad))}")
+    return cls(**values)
+
+
+# --- sections -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelConfig:
     """``name``: a registered model (``compactnn list``); ``args``: its keyword arguments
-    (written flat in ``[model]``). ``in_features``/``num_classes``/``input_shape`` come from the
-    data and are not set here."""
+    (written flat in ``[model]``). ``in_features``/``num_classes`` come from the data (and the
+    data's ``input_shape`` unless ``args`` sets it)."""
 
     name: str = "dcnn"
     args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "args", _freeze(self.args))
-        cls = get("model", self.name)
-        ok = accepted_kwargs(cls)
-        data_given = {"in_features", "num_classes", "input_shape"}
-        if ok is not None:
-            for key in self.args:
-                if key not in ok or key in data_given - {"input_shape"}:
-                    _bad("model", f"{self.name!r} does not take {key!r}"
-                         + ("" if key in data_given else
-                            f" (it takes: {', '.join(sorted(ok - data_given))})"))
+        _typed(self, "model")
+        args = _mapping("model", "model", self.args)
+        object.__setattr__(self, "args", _check_args("model", self.name,
+                                                     get("model", self.name), args))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, **self.args}
+        return {"name": self.name, **_thaw(self.args)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        d = dict(d)
+    def from_dict(cls, d: Any) -> ModelConfig:
+        d = _table("model", d)
         return cls(name=d.pop("name", cls.name), args=d)
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -82,35 +202,55 @@ class DataConfig:
     standardize: str = "global"
 
     def __post_init__(self):
+        _typed(self, "data")
         get("dataset", self.name)
-        if not isinstance(self.val_fraction, (int, float)) or not 0 <= self.val_fraction < 1:
+        if not 0 <= self.val_fraction < 1:
             _bad("data", f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if self.limit_train is not None and (isinstance(self.limit_train, bool) or not isinstance(
-                self.limit_train, int) or self.limit_train < 1):
+        if self.limit_train is not None and self.limit_train < 1:
             _bad("data", f"limit_train must be a positive int, got {self.limit_train!r}")
         if self.standardize not in ("global", "feature", "none"):
             _bad("data", f"standardize must be global, feature or none, got {self.standardize!r}")
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """``name``: a registered task (loss + metrics) or ``auto`` (the data set's own task).
-    ``teacher`` (a run folder, or ``run:<config name>`` inside an experiment) trains by
-    distillation with ``temperature`` and ``alpha`` (weight of the soft targets)."""
+    """``name``: a registered task (loss + metrics) or ``auto`` (the data set's own task);
+    ``args``: the task's keyword arguments, written flat in ``[task]`` (e.g. ``k = 20`` for
+    ``multilabel``). ``teacher`` (a run folder; inside an experiment ``run:<config name>``)
+    trains by distillation with ``temperature`` and ``alpha`` (weight of the soft targets)."""
 
     name: str = "auto"
     teacher: str | None = None
     temperature: float = 4.0
     alpha: float = 0.9
+    args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
+        _typed(self, "task")
+        object.__setattr__(self, "args", _mapping("task", "task", self.args))
         if self.name != "auto":
-            get("task", self.name)
-        if not (isinstance(self.temperature, (int, float)) and self.temperature > 0
-                and math.isfinite(self.temperature)):
+            object.__setattr__(self, "args", _check_args("task", self.name,
+                                                         get("task", self.name), self.args))
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
             _bad("task", f"temperature must be a positive number, got {self.temperature!r}")
-        if not (isinstance(self.alpha, (int, float)) and 0 <= self.alpha <= 1):
+        if not 0 <= self.alpha <= 1:
             _bad("task", f"alpha must be in [0, 1], got {self.alpha!r}")
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "args"}
+        return {**d, **_thaw(self.args)}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> TaskConfig:
+        d = _table("task", d)
+        known = {f.name for f in dataclasses.fields(cls)} - {"args"}
+        return cls(**{k: d.pop(k) for k in list(d) if k in known}, args=d)
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -122,7 +262,9 @@ class TrainConfig:
     ``lr × (1, 0.5, 0.1, 0.02)`` at 40 / 60 / 80 % of training — our reading of Araujo et al.'s
     piecewise-constant schedule (the paper steps at 40K/60K/80K iterations, which at batch 200
     exceed 200 epochs of CIFAR-10, so the fractions are an interpretation).
-    ``steps_per_epoch`` is needed only for a streaming training set without a length.
+    ``steps_per_epoch``, when set, is the number of training steps per epoch for any loader
+    (a sized loader runs ``min(len, steps_per_epoch)``); required for a streaming training set
+    without a length unless the schedule is ``constant``.
     """
 
     epochs: int = 10
@@ -140,18 +282,11 @@ class TrainConfig:
     steps_per_epoch: int | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "lr_milestones", tuple(self.lr_milestones))
-        object.__setattr__(self, "lr_factors", tuple(self.lr_factors))
-
-        def pos_int(name):
+        _typed(self, "train")
+        for name in ("epochs", "batch_size", "eval_batch_size", "steps_per_epoch"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if v is not None and v < 1:
                 _bad("train", f"{name} must be a positive int, got {v!r}")
-
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            pos_int(name)
-        if self.steps_per_epoch is not None:
-            pos_int("steps_per_epoch")
         if self.optimizer not in registry("optimizer"):
             _bad("train", f"optimizer must be one of {available('optimizer')}, "
                  f"got {self.optimizer!r}")
@@ -160,26 +295,30 @@ class TrainConfig:
                  f"got {self.schedule!r}")
         for name in ("lr", "momentum", "weight_decay"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or v < 0 or (name == "lr" and v == 0):
+            if not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
                 _bad("train", f"{name} must be a {'positive' if name == 'lr' else 'non-negative'}"
                      f" number, got {v!r}")
+        if self.momentum >= 1:
+            _bad("train", f"momentum must be below 1, got {self.momentum!r}")
         if len(self.lr_milestones) != len(self.lr_factors):
             _bad("train", "lr_milestones and lr_factors must have the same length")
         if any(not 0 < m < 1 for m in self.lr_milestones) or list(self.lr_milestones) != sorted(
                 self.lr_milestones):
             _bad("train", "lr_milestones must be increasing fractions of training in (0, 1)")
-        if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float))
-                                               and self.grad_clip > 0):
-            _bad("train", f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
-        if not isinstance(self.device, str) or not self.device:
-            _bad("train", f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}")
+        if any(not (f > 0 and math.isfinite(f)) for f in self.lr_factors):
+            _bad("train", f"lr_factors must be positive numbers, got {list(self.lr_factors)}")
+        if self.grad_clip is not None and not (self.grad_clip > 0 and math.isfinite(
+                self.grad_clip)):
+            _bad("train", f"grad_clip must be a positive number, got {self.grad_clip!r}")
+        if not self.device:
+            _bad("train", "device must be a device string such as 'cpu' or 'cuda'")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-_SECTIONS = {"data": DataConfig, "task": TaskConfig, "train": TrainConfig}
+_SECTIONS = {"model": ModelConfig, "data": DataConfig, "task": TaskConfig,
+             "train": TrainConfig}
 
 
 @dataclass(frozen=True)
@@ -195,37 +334,36 @@ class RunConfig:
     tags: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if not self.name or not isinstance(self.name, str):
+        _typed(self, "run config")
+        if not self.name:
             raise ValueError("a run config needs a non-empty name")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+        if self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
-        object.__setattr__(self, "tags", _freeze(self.tags))
+        object.__setattr__(self, "tags", _mapping("run config", "tags", self.tags))
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
 
     # --- dict / TOML ---------------------------------------------------------------------
     def to_dict(self) -> dict:
-        d = {"name": self.name, "seed": self.seed, "model": self.model.to_dict()}
+        d = {"name": self.name, "seed": self.seed}
         for key in _SECTIONS:
-            d[key] = dataclasses.asdict(getattr(self, key))
-        d["tags"] = dict(self.tags)
+            d[key] = getattr(self, key).to_dict()
+        d["tags"] = _thaw(self.tags)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
-        d = dict(d)
+        d = dict(_table("run config", d))
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown run-config keys: {', '.join(sorted(unknown))}")
         kw: dict[str, Any] = {k: d[k] for k in ("name", "seed", "tags") if k in d}
-        if "model" in d:
-            kw["model"] = ModelConfig.from_dict(_table("model", d["model"]))
         for key, section in _SECTIONS.items():
             if key in d:
-                values = _table(key, d[key])
-                bad = set(values) - {f.name for f in dataclasses.fields(section)}
-                if bad:
-                    raise ValueError(f"unknown {key} keys: {', '.join(sorted(bad))}")
                 try:
-                    kw[key] = section(**values)
+                    kw[key] = (section.from_dict(d[key]) if hasattr(section, "from_dict")
+                               else _section_from_dict(section, key, d[key]))
                 except TypeError as e:
                     raise ValueError(f"{key}: {e}") from None
         return cls(**kw)
@@ -249,7 +387,7 @@ class RunConfig:
             raise FileNotFoundError(f"no run config at {path}")
         try:
             return cls.from_toml(path.read_text())
-        except ValueError as e:
+        except (ValueError, UnicodeDecodeError) as e:
             raise ValueError(f"{path}: {e}") from None
 
     def with_overrides(self, overrides: list[str]) -> RunConfig:
@@ -266,20 +404,21 @@ class RunConfig:
         return RunConfig.from_dict(d)
 
     def digest(self) -> str:
-        """A short hash of the resolved configuration (equal configs, equal digests)."""
+        """A short hash of the configuration (equal configs, equal digests)."""
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _table(key: str, v) -> dict:
-    if not isinstance(v, dict):
-        raise ValueError(f"{key} must be a table, got {type(v).__name__}")
+    if not isinstance(v, (dict, types.MappingProxyType)):
+        raise ValueError(f"{key} must be a table, got {v!r}")
     return dict(v)
 
 
 # --- overrides ---------------------------------------------------------------------------
 def parse_value(text: str) -> Any:
-    """``3`` → int, ``0.5`` → float, ``true``/``false``/``none``, JSON lists/dicts, else str."""
+    """``3`` → int, ``0.5`` → float, ``true``/``false``/``none``, JSON lists/dicts, else str
+    (for keys whose type is not declared: model and task arguments, tags)."""
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
@@ -298,14 +437,34 @@ def parse_value(text: str) -> Any:
     return text
 
 
-#: sections whose keys are free-form here (checked later: model keys against the model's
-#: signature, layer kwargs by the layer, tags not at all)
-_FREE = ("model", "tags")
+def _declared_type(keys: list[str]):
+    """The annotated type of a config path, or ``None`` where keys are free-form."""
+    if len(keys) == 1 and keys[0] in ("name", "seed"):
+        return _types_of(RunConfig)[keys[0]]
+    if len(keys) == 2 and keys[0] in _SECTIONS and keys[1] != "args":
+        return _types_of(_SECTIONS[keys[0]]).get(keys[1])
+    return None
+
+
+def parse_for(path: str, text: str) -> Any:
+    """The value of ``--set path=text``: read as the field's declared type (a ``str`` field
+    keeps the text as is; an optional one reads ``none`` as ``None``), else
+    :func:`parse_value`."""
+    tp = _declared_type(path.split("."))
+    if tp is None:
+        return parse_value(text)
+    inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+    if text.strip().lower() in ("none", "null") and type(None) in typing.get_args(tp):
+        return None
+    if inner == [str]:
+        return text
+    return parse_value(text)
 
 
 def assign(d: dict, path: str, value: Any) -> None:
     """Set ``d[a][b][c] = value`` for ``path = "a.b.c"`` in place. The path must exist, except
-    inside ``model`` and ``tags`` (free-form here, checked when the config is built)."""
+    inside ``model``, ``task`` and ``tags`` (free-form here, checked when the config is
+    built)."""
     keys = path.split(".")
     if any(not k for k in keys):
         raise ValueError(f"--set expects key=value (e.g. train.epochs=5), got {path!r}")
@@ -325,21 +484,33 @@ def assign(d: dict, path: str, value: Any) -> None:
     node[last] = value
 
 
+#: sections whose keys are free-form in a dict (checked when the config is built)
+_FREE = ("model", "task", "tags")
+
+
 def apply_overrides(d: dict, overrides: list[str]) -> dict:
-    """Apply ``a.b.c=value`` assignments (values parsed by :func:`parse_value`) to a nested
+    """Apply ``a.b.c=value`` assignments (each value read by :func:`parse_for`) to a nested
     config dict; returns a copy."""
     d = json.loads(json.dumps(d))
     for item in overrides:
         path, sep, value = item.partition("=")
         if not sep or not path:
             raise ValueError(f"--set expects key=value (e.g. train.epochs=5), got {item!r}")
-        assign(d, path, parse_value(value))
+        assign(d, path, parse_for(path, value))
     return d
 
 
 # --- TOML writer -------------------------------------------------------------------------
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+    return k if _BARE_KEY.match(k) else _string(k)
+
+
+def _string(s: str) -> str:
+    # JSON escapes are valid TOML basic-string escapes; TOML also forbids a raw DEL
+    return json.dumps(s, ensure_ascii=True).replace("\x7f", "\\u007f")
 
 
 def _toml_value(v: Any) -> str:
@@ -350,13 +521,13 @@ def _toml_value(v: Any) -> str:
             return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+        return _string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
         return "{" + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()
                                if x is not None) + "}"
-    raise ValueError(f"cannot write {type(v).__name__} to TOML")
+    raise ValueError(f"cannot write {v!r} to TOML")
 
 
 def dumps_toml(d: dict) -> str:

@@ -51,8 +51,8 @@ class Registry:
 
     def _populate(self) -> None:
         if self._module is not None:
-            module, self._module = self._module, None
-            importlib.import_module(module)
+            importlib.import_module(self._module)  # a failed import is retried next time
+            self._module = None
 
     def register(self, name: str, obj: Any = None):
         """Register ``obj`` under ``name``; without ``obj``, a decorator. Sets
@@ -96,9 +96,6 @@ class Registry:
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-    def items(self) -> list[tuple[str, Any]]:
-        self._populate()
-        return list(self._items.items())
 
 
 _REGISTRIES = {kind: Registry(kind, module) for kind, module in KINDS.items()}

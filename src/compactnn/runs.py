@@ -9,6 +9,8 @@ versions), ``metrics.json`` (the history) and ``checkpoint.pt``.
 
 from __future__ import annotations
 
+import json
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -34,8 +36,8 @@ from .train import (
     write_text,
 )
 
-__all__ = ["build_model", "count_params", "load_data", "load_run_model", "new_run_dir",
-           "resolve_config", "run"]
+__all__ = ["build_model", "check_device", "count_params", "load_data", "load_run_model",
+           "model_args", "new_run_dir", "preview_config", "resolve_config", "run"]
 
 
 def load_data(cfg: RunConfig, *, cache_dir: str | Path | None = None,
@@ -49,10 +51,46 @@ def load_data(cfg: RunConfig, *, cache_dir: str | Path | None = None,
     return data
 
 
-def build_model(cfg: RunConfig, data: Dataset) -> nn.Module:
-    """The model of ``cfg.model`` sized for ``data`` (inputs, classes, image shape)."""
-    return make_model(cfg.model.name, data.in_features, data.num_classes,
-                      input_shape=data.input_shape, **cfg.model.args)
+def build_model(cfg: RunConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The model of ``cfg.model`` for inputs of shape ``input_shape`` (flattened size
+    ``in_features``; the shape itself goes to models that take it unless the config sets
+    ``input_shape``) and ``num_classes`` outputs."""
+    args = cfg.model.to_dict()
+    args.pop("name")
+    shape = tuple(args.pop("input_shape", input_shape))
+    try:
+        return make_model(cfg.model.name, math.prod(input_shape), num_classes,
+                          input_shape=shape, **args)
+    except TypeError as e:  # a wrong value type deep in a layer constructor
+        raise ValueError(f"model {cfg.model.name!r}: {e}") from None
+
+
+def model_args(model: nn.Module, cfg: RunConfig) -> dict:
+    """Every keyword argument the built model used (defaults included), from its ``config``
+    attribute when it has one — what ``config.toml`` records so that a later change of a
+    default cannot change a rerun."""
+    used = getattr(model, "config", None)
+    if not isinstance(used, dict):
+        return cfg.model.to_dict()
+    return {"name": cfg.model.name,
+            **{k: v for k, v in used.items() if k not in ("in_features", "num_classes")}}
+
+
+def check_device(device: str) -> torch.device:
+    """``torch.device(device)``, refusing one this machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"train.device {device!r}: {e}") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (
+            dev.index is not None and dev.index >= torch.cuda.device_count())):
+        raise ValueError(f"train.device is {device!r} but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("train.device is 'mps' but MPS is not available")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"train.device {device!r} is not supported (cpu, cuda, cuda:N, mps)")
+    return dev
 
 
 def resolve_config(cfg: RunConfig, data: Dataset | None = None) -> RunConfig:
@@ -66,23 +104,33 @@ def resolve_config(cfg: RunConfig, data: Dataset | None = None) -> RunConfig:
                        task={"name": task if cfg.task.name == "auto" else cfg.task.name})
 
 
+def preview_config(cfg: RunConfig) -> RunConfig:
+    """``cfg`` resolved without loading data or training: data set and task named, the task's
+    and (unless a feature transform changes the input size) the model's arguments checked by
+    building them at the data set's declared size. What ``compactnn train --dry-run`` prints."""
+    check_device(cfg.train.device)
+    cfg = resolve_config(cfg)
+    make_task(cfg.task.name, **dict(cfg.task.args))
+    if cfg.data.features:
+        return cfg
+    spec, _ = resolve_dataset(cfg.data.name, cfg.data.data_dir)
+    model = build_model(cfg, spec.input_shape, spec.num_classes)
+    return cfg.replace(model=model_args(model, cfg))
+
+
 def load_run_model(run_dir: str | Path) -> nn.Module:
     """Rebuild the trained model of a finished run from its ``config.toml``, ``run.json``
     (input size and classes) and ``checkpoint.pt``."""
-    import json
-
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.toml)")
     cfg = RunConfig.load(run_dir / "config.toml")
     try:
-        shape = json.loads((run_dir / "run.json").read_text())["data"]
-        in_features, classes = shape["in_features"], shape["num_classes"]
-        input_shape = tuple(shape["input_shape"])
+        seen = json.loads((run_dir / "run.json").read_text())["data"]
+        shape, classes = tuple(seen["input_shape"]), int(seen["num_classes"])
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ValueError(f"{run_dir / 'run.json'}: not a compactnn run record ({e})") from None
-    model = make_model(cfg.model.name, in_features, classes, input_shape=input_shape,
-                       **cfg.model.args)
+    model = build_model(cfg, shape, classes)
     model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
     return model
 
@@ -108,6 +156,22 @@ def _teacher_dir(teacher: str, runs_root: Path | None, seed: int) -> Path:
     return Path(teacher)
 
 
+def _load_teacher(run_dir: Path, cfg: RunConfig, data: Dataset) -> nn.Module:
+    """The teacher's model, after checking that it was trained on the same inputs."""
+    model = load_run_model(run_dir)
+    teacher_cfg = RunConfig.load(run_dir)
+    seen = json.loads((run_dir / "run.json").read_text())["data"]
+    mine = {"data set": data.name, "inputs": data.in_features, "classes": data.num_classes,
+            "standardize": cfg.data.standardize, "features": cfg.data.features}
+    theirs = {"data set": seen["name"], "inputs": seen["in_features"],
+              "classes": seen["num_classes"], "standardize": teacher_cfg.data.standardize,
+              "features": teacher_cfg.data.features}
+    diff = [f"{k} {theirs[k]!r} vs {mine[k]!r}" for k in mine if mine[k] != theirs[k]]
+    if diff:
+        raise ValueError(f"teacher {run_dir} was trained on other inputs: {'; '.join(diff)}")
+    return model
+
+
 def run(
     cfg: RunConfig,
     *,
@@ -122,8 +186,13 @@ def run(
 
     ``data`` (already loaded for this config) skips loading. ``teacher_root``: where
     ``task.teacher = "run:<name>"`` teachers live (``<root>/<name>/seed<k>``). Returns
-    ``{"config": resolved RunConfig, "history", "num_params", "model", "run_dir"}``.
+    ``{"config": resolved RunConfig, "history", "num_params", "model", "run_dir"}``; the
+    resolved config (written to ``config.toml``) names the data set and task actually used,
+    every model argument (defaults included) and the teacher's absolute folder. Every check
+    (device, data, model, teacher) passes before ``run_dir`` is created.
     """
+    requested = cfg.digest()
+    check_device(cfg.train.device)
     if data is None:
         data = load_data(cfg, cache_dir=None if run_dir is None else Path(run_dir).parent / "cache",
                          progress=progress)
@@ -131,29 +200,33 @@ def run(
         if log:
             log(f"note: {note}")
     cfg = resolve_config(cfg, data)
-    task = make_task(cfg.task.name)
+    task = make_task(cfg.task.name, **dict(cfg.task.args))
     if cfg.task.name != data.task:
         raise ValueError(f"task {cfg.task.name!r} does not fit data set {data.name!r}, whose "
                          f"task is {data.task!r}")
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, data)
+    model = build_model(cfg, data.input_shape, data.num_classes)
+    cfg = cfg.replace(model=model_args(model, cfg))
     if cfg.task.teacher is not None:
         root = None if teacher_root is None else Path(teacher_root)
-        teacher = load_run_model(_teacher_dir(cfg.task.teacher, root, cfg.seed))
+        teacher_dir = _teacher_dir(cfg.task.teacher, root, cfg.seed).resolve()
+        teacher = _load_teacher(teacher_dir, cfg, data)
         task = Distillation(teacher.to(cfg.train.device), cfg.task.temperature, cfg.task.alpha,
                             base=task)
+        cfg = cfg.replace(task={"teacher": str(teacher_dir)})  # rerunnable from its folder
     num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     cbs = list(callbacks)
     if log:
         log(f"{cfg.name}: {num_params:,} trainable parameters on {data.summary()}")
         cbs.append(PrintLogger(log, metric=task.primary))
     if run_dir is not None:
+        toml = cfg.to_toml()  # every check passes before anything is written
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / "config.toml", cfg.to_toml())
+        write_text(run_dir / "config.toml", toml)
         write_json(run_dir / "run.json", {
             "name": cfg.name, "seed": cfg.seed, "config_digest": cfg.digest(),
-            "num_params": num_params,
+            "requested_digest": requested, "num_params": num_params,
             "data": {"name": data.name, "source": data.source, "task": data.task,
                      "in_features": data.in_features, "num_classes": data.num_classes,
                      "input_shape": list(data.input_shape), "notes": data.notes,
@@ -174,5 +247,6 @@ def run(
 
 def count_params(cfg: RunConfig, data: Dataset) -> int:
     """Trainable parameters of the model ``cfg`` builds for ``data`` (no training)."""
-    return sum(p.numel() for p in build_model(cfg, data).parameters() if p.requires_grad)
+    model = build_model(cfg, data.input_shape, data.num_classes)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

@@ -12,9 +12,9 @@ EXPERIMENTS = available("experiment")
 
 
 def test_aggregate_and_table_show_the_paper_beside_ours():
-    rows = [{"name": "a", "num_params": 10, "test_acc": 0.5, "diverged": False},
-            {"name": "a", "num_params": 10, "test_acc": 0.7, "diverged": False},
-            {"name": "b", "num_params": 20, "test_acc": None, "diverged": True}]
+    rows = [{"name": "a", "num_params": 10, "test": 0.5, "diverged": False},
+            {"name": "a", "num_params": 10, "test": 0.7, "diverged": False},
+            {"name": "b", "num_params": 20, "test": None, "diverged": True}]
     agg = {a["name"]: a for a in aggregate(rows)}
     assert agg["a"]["mean"] == pytest.approx(0.6) and agg["a"]["std"] == pytest.approx(0.1414, 1e-3)
     assert agg["b"]["mean"] is None and agg["b"]["diverged"] == 1
@@ -66,6 +66,31 @@ def test_every_experiment_runs_quick_and_resumes(name, tmp_path, capsys):
         assert {p: p.stat().st_mtime for p in mtimes} == mtimes
     assert main(["report", "--results-dir", str(results)]) == 0
     assert name in (results / "README.md").read_text()
+
+
+def test_a_finished_run_is_reused_only_for_the_same_config(tmp_path, capsys):
+    base = ["reproduce", "nonlinearity", "--quick", "--dataset", "digits", "--runs-dir",
+            str(tmp_path), "--no-progress", "--set", "data.limit_train=200"]
+    assert main(base) == 0
+    res = tmp_path / "quick-results" / "nonlinearity" / "results.json"
+    first = json.loads(res.read_text())["rows"]
+    capsys.readouterr()
+    assert main(base + ["--set", "train.lr=0.01"]) == 0  # other settings: every run reruns
+    assert capsys.readouterr().out.count("settings differ from the finished run") == len(first)
+    again = json.loads(res.read_text())["rows"]
+    assert [r["test"] for r in again] != [r["test"] for r in first]
+    for row in again:
+        run = tmp_path / "nonlinearity" / row["name"] / "seed0"
+        assert RunConfig.load(run).train.lr == 0.01
+    assert main(base + ["--set", "name=x"]) == 2  # 12 configs cannot share one name
+    assert "share the name" in capsys.readouterr().err
+
+
+def test_custom_experiments_refuse_settings_they_would_ignore(tmp_path, capsys):
+    assert main(["reproduce", "init-variance", "--quick", "--set", "train.epochs=3",
+                 "--runs-dir", str(tmp_path)]) == 2
+    assert "trains no models" in capsys.readouterr().err
+    assert not (tmp_path / "quick-results").exists()
 
 
 def test_unknown_experiment(capsys):

@@ -37,7 +37,7 @@ def _series(model: dict) -> str:
 def _report(rows: list[dict], out_dir: Path) -> str:
     groups: dict[str, dict[int, list[float]]] = {}
     for r in rows:
-        acc = float("nan") if r["diverged"] else r["test_acc"]
+        acc = float("nan") if r["diverged"] else r["test"]
         groups.setdefault(_series(r["model"]), {}).setdefault(r["model"]["depth"], []).append(acc)
     with figure(out_dir / "nonlinearity.png", figsize=(11, 4.2), ncols=2, sharey=True) as axes:
         for key, pts in sorted(groups.items()):

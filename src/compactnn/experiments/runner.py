@@ -8,6 +8,7 @@ Layout: ``<runs_root>/<experiment>/<config>/seed<k>/`` per run (a run folder, se
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..config import RunConfig, apply_overrides
+from ..config import RunConfig, apply_overrides, assign
 from ..data import DatasetSpec, resolve_dataset
 from ..registry import register
 from ..runs import count_params, load_data, resolve_config, run
@@ -74,28 +75,38 @@ def _dirname(config_name: str) -> str:
     return config_name.replace("/", "_").replace("\\", "_")
 
 
-def _finished(run_dir: Path) -> dict | None:
-    p = run_dir / "metrics.json"
-    if not p.is_file():
-        return None
+def _read_json(path: Path) -> dict | None:
     try:
-        m = json.loads(p.read_text())
-    except json.JSONDecodeError:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
         return None
-    return m if "final" in m else None
+
+
+def _finished(run_dir: Path, digest: str) -> dict | None:
+    """The outcome of a finished run of exactly this config (``requested_digest``): its
+    metrics, or ``{"diverged": message}``; ``None`` when there is none to reuse."""
+    rec = _read_json(run_dir / "run.json") or _read_json(run_dir / "diverged.json") or {}
+    if rec.get("requested_digest") != digest:
+        return None
+    if (run_dir / "diverged.json").is_file():
+        return {"diverged": (_read_json(run_dir / "diverged.json") or {}).get("error", "")}
+    m = _read_json(run_dir / "metrics.json")
+    return m if m and "final" in m else None
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
-    """Mean and std of the final test accuracy per config name (over seeds)."""
+    """Mean and std of the final test metric (the task's primary one) per config name, over
+    seeds."""
     out: dict[str, dict] = {}
     for r in rows:
         a = out.setdefault(r["name"], {"name": r["name"], "num_params": r["num_params"],
-                                       "accs": [], "tags": r.get("tags", {}),
+                                       "metric": r.get("metric", "acc"), "accs": [],
+                                       "tags": r.get("tags", {}),
                                        "model": r.get("model", {}), "diverged": 0})
         if r.get("diverged"):
             a["diverged"] += 1
         else:
-            a["accs"].append(r["test_acc"])
+            a["accs"].append(r["test"])
     for a in out.values():
         accs = a.pop("accs")
         a["n_seeds"] = len(accs) + a["diverged"]
@@ -117,7 +128,8 @@ def markdown_table(agg: list[dict], paper: dict | None = None) -> str:
     """Ours (mean ± std over seeds) beside the paper's number for the same model, when the
     paper reports one (matched by the paper row's ``key``)."""
     by_key = {r["key"]: r for r in (paper or {}).get("rows", []) if r.get("key")}
-    lines = ["| run | parameters | ours: test accuracy (mean ± std) | seeds | paper | "
+    metric = {"acc": "accuracy"}.get(agg[0]["metric"], agg[0]["metric"]) if agg else "accuracy"
+    lines = [f"| run | parameters | ours: test {metric} (mean ± std) | seeds | paper | "
              "paper's parameters |", "|---|---:|---:|---:|---:|---:|"]
     for a in agg:
         if a["mean"] is None:
@@ -163,11 +175,24 @@ def paper_table(paper: dict) -> str:
     return "\n".join(head + lines + tail)
 
 
-def _experiment_data(overrides: list[str]) -> DatasetSpec:
-    """The data set the experiment will use, from the overrides (default ``auto``)."""
-    d = apply_overrides(RunConfig().to_dict(), [o for o in overrides if o.startswith("data.")])
-    spec, _ = resolve_dataset(d["data"]["name"], d["data"]["data_dir"])
-    return spec
+def _experiment_configs(exp: Experiment, quick: bool, assignments: list[tuple[str, Any]],
+                        overrides: list[str]) -> list[RunConfig]:
+    """``exp``'s configs for the data set the assignments/overrides choose, each with them
+    applied (typed assignments first, then ``--set`` overrides)."""
+    def apply(d: dict) -> RunConfig:
+        for path, value in assignments:
+            assign(d, path, value)
+        return RunConfig.from_dict(apply_overrides(d, overrides))
+
+    data = apply(RunConfig().to_dict()).data
+    spec, _ = resolve_dataset(data.name, data.data_dir)
+    configs = [apply(c.to_dict()) for c in exp.configs(quick, spec)]
+    names = [c.name for c in configs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{exp.name}: several runs would share the name(s) {', '.join(dup)} "
+                         "(an override of `name`?)")
+    return configs
 
 
 def run_experiment(
@@ -176,29 +201,41 @@ def run_experiment(
     quick: bool = False,
     seeds: tuple[int, ...] = (0,),
     overrides: list[str] | None = None,
+    assignments: list[tuple[str, Any]] | None = None,
     runs_root: str | Path = "runs",
     results_root: str | Path = "results",
     progress: bool = True,
     log=print,
 ) -> dict:
-    """Run (or resume) every config × seed of ``exp`` and write its report. ``overrides``
-    (``--set`` syntax) apply to every config; ``data.*`` ones also choose the data set the
-    configs are built for."""
-    overrides = list(overrides or [])
+    """Run every config × seed of ``exp`` and write its report. ``assignments`` (typed
+    ``(path, value)`` pairs) then ``overrides`` (``--set`` syntax) apply to every config;
+    ``data.*`` ones also choose the data set the configs are built for. A finished run is
+    reused only when its recorded config equals the requested one; otherwise it is rerun."""
+    overrides, assignments = list(overrides or []), list(assignments or [])
     out_dir = Path(results_root) / exp.name
-    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if exp.custom is not None:
+        if overrides or assignments or tuple(seeds) != (0,):
+            raise ValueError(f"{exp.name} trains no models: --set, --dataset, --data-dir and "
+                             "--seeds do not apply to it")
+        out_dir.mkdir(parents=True, exist_ok=True)
         md = exp.custom(quick=quick, out_dir=out_dir, log=log)
         if exp.paper:
             md += "\n\n" + paper_table(exp.paper)
         _write_readme(exp, out_dir, md, quick, time.perf_counter() - t0)
         return {"experiment": exp.name, "markdown": md}
-    spec = _experiment_data(overrides)
-    configs = [c.with_overrides(overrides) if overrides else c
-               for c in exp.configs(quick, spec)]
+    configs = _experiment_configs(exp, quick, assignments, overrides)
+    out_dir.mkdir(parents=True, exist_ok=True)
     exp_runs = Path(runs_root) / exp.name
     data_cache: dict = {}
+
+    def data_for(cfg: RunConfig, key):
+        if key not in data_cache:  # one data set in memory at a time
+            data_cache.clear()
+            data_cache[key] = load_data(cfg, cache_dir=Path(runs_root) / "cache",
+                                        progress=progress)
+        return data_cache[key]
+
     rows = []
     jobs = [(c, s) for c in configs for s in seeds]
     bar = tqdm(jobs, desc=exp.name, disable=not progress)
@@ -207,27 +244,30 @@ def run_experiment(
         run_dir = exp_runs / _dirname(cfg.name) / f"seed{seed}"
         bar.set_postfix_str(cfg.name)
         key = (json.dumps(cfg.to_dict()["data"], sort_keys=True), seed)
-        done = _finished(run_dir)
-        row = {"name": cfg.name, "seed": seed, "tags": dict(cfg.tags),
+        done = _finished(run_dir, cfg.digest())
+        row = {"name": cfg.name, "seed": seed, "tags": cfg.to_dict()["tags"],
                "model": cfg.model.to_dict(), "dataset": cfg.data.name,
                "epochs": cfg.train.epochs}
         if done is None:
-            if key not in data_cache:
-                data_cache.clear()
-                data_cache[key] = load_data(cfg, cache_dir=Path(runs_root) / "cache",
-                                            progress=progress)
+            if run_dir.exists():  # another config's run: replace it
+                log(f"{cfg.name} seed {seed}: settings differ from the finished run; rerunning")
+                shutil.rmtree(run_dir)
             try:
-                done = run(cfg, run_dir=run_dir, data=data_cache[key], teacher_root=exp_runs,
+                done = run(cfg, run_dir=run_dir, data=data_for(cfg, key), teacher_root=exp_runs,
                            progress=False, log=None)["history"]
             except NonFiniteLossError as e:  # a diverged run is a result
-                write_json(run_dir / "diverged.json", {"error": str(e)})
-                rows.append({**row, "diverged": True, "test_acc": None,
-                             "num_params": count_params(cfg, data_cache[key])})
+                write_json(run_dir / "diverged.json",
+                           {"error": str(e), "requested_digest": cfg.digest()})
+                done = {"diverged": str(e)}
                 log(f"{cfg.name} seed {seed}: diverged ({e})")
-                continue
-        rows.append({**row, "num_params": done["num_params"],
-                     "test_acc": done["final"]["test_acc"], "diverged": False,
-                     "history": [e["test_acc"] for e in done["epochs"]],
+        if "diverged" in done:
+            rows.append({**row, "diverged": True, "test": None,
+                         "num_params": count_params(cfg, data_for(cfg, key))})
+            continue
+        metric = done.get("primary", "acc")
+        rows.append({**row, "num_params": done["num_params"], "metric": metric,
+                     "test": done["final"][f"test_{metric}"], "diverged": False,
+                     "history": [e[f"test_{metric}"] for e in done["epochs"]],
                      "train_loss": [e["train_loss"] for e in done["epochs"]]})
     agg = aggregate(rows)
     md = markdown_table(agg, exp.paper)
@@ -235,9 +275,10 @@ def run_experiment(
         md += "\n\n" + exp.report(rows, out_dir)
     if exp.paper:
         md += "\n\n" + paper_table(exp.paper)
-    write_json(out_dir / "results.json", {"experiment": exp.name, "quick": quick,
-                                          "seeds": list(seeds), "overrides": overrides,
-                                          "rows": rows, "aggregate": agg, "paper": exp.paper})
+    write_json(out_dir / "results.json", {
+        "experiment": exp.name, "quick": quick, "seeds": list(seeds),
+        "assignments": [[p, v] for p, v in assignments], "overrides": overrides,
+        "rows": rows, "aggregate": agg, "paper": exp.paper})
     _write_readme(exp, out_dir, md, quick, time.perf_counter() - t0)
     log(md)
     return {"experiment": exp.name, "rows": rows, "aggregate": agg, "markdown": md}
