@@ -1,8 +1,9 @@
 """Hooks into :func:`compactnn.train.fit`: logging, metrics files, checkpoints.
 
 A callback sees a :class:`TrainState` after every optimisation step, after every epoch and at
-the end. The ones here are what a run folder needs; a distributed run (rank-0-only writers) or
-step checkpoints plug in the same way.
+the end. The ones here are what a run folder needs (:func:`compactnn.runs.run` attaches them);
+step checkpoints are another callback, and a distributed run attaches the writers on rank 0
+only (a change to ``run``, which today attaches them unconditionally).
 """
 
 from __future__ import annotations

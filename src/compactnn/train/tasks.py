@@ -1,9 +1,10 @@
 """Tasks: what a model's output means — its loss and its metrics (``kind="task"``).
 
 A task supplies ``loss(output, target)`` (mean over the batch) and a fresh :class:`Meter` per
-pass over the data. Meters accumulate *sums* as tensors on the model's device, so training does
-not wait for the device at every step, and ``compute()`` turns them into floats once per epoch.
-Keeping sums (not means) is also what a distributed run reduces across processes.
+pass over the data. Meters accumulate on the model's device, so training does not wait for the
+device at every step, and ``compute()`` turns them into floats once per epoch. Classification
+and regression keep sums (what a distributed run would all-reduce); GAP keeps every example's
+top-k scores (O(N·k) memory; a distributed run would all-gather them).
 
 * ``classification``: single-label, cross-entropy; metrics ``loss``, ``acc``.
 * ``multilabel``: independent sigmoids, binary cross-entropy; metrics ``loss``, ``hit1`` (the
