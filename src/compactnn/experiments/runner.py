@@ -129,8 +129,8 @@ def markdown_table(agg: list[dict], paper: dict | None = None) -> str:
     paper reports one (matched by the paper row's ``key``)."""
     by_key = {r["key"]: r for r in (paper or {}).get("rows", []) if r.get("key")}
     metric = {"acc": "accuracy"}.get(agg[0]["metric"], agg[0]["metric"]) if agg else "accuracy"
-    lines = [f"| run | parameters | ours: test {metric} (mean ± std) | seeds | paper | "
-             "paper's parameters |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [f"| run | parameters | ours: test {metric} (mean ± std) | seeds | "
+             "paper (its data set) | paper's parameters |", "|---|---:|---:|---:|---:|---:|"]
     for a in agg:
         if a["mean"] is None:
             ours = "diverged"
@@ -268,7 +268,8 @@ def run_experiment(
         rows.append({**row, "num_params": done["num_params"], "metric": metric,
                      "test": done["final"][f"test_{metric}"], "diverged": False,
                      "history": [e[f"test_{metric}"] for e in done["epochs"]],
-                     "train_loss": [e["train_loss"] for e in done["epochs"]]})
+                     "train_loss": [e["train_loss"] for e in done["epochs"]],
+                     "train_time_s": sum(e["time_s"] for e in done["epochs"])})
     agg = aggregate(rows)
     md = markdown_table(agg, exp.paper)
     if exp.report is not None:
@@ -279,15 +280,22 @@ def run_experiment(
         "experiment": exp.name, "quick": quick, "seeds": list(seeds),
         "assignments": [[p, v] for p, v in assignments], "overrides": overrides,
         "rows": rows, "aggregate": agg, "paper": exp.paper})
-    _write_readme(exp, out_dir, md, quick, time.perf_counter() - t0)
+    trained = sum(r.get("train_time_s", 0.0) for r in rows)
+    _write_readme(exp, out_dir, md, quick, time.perf_counter() - t0, trained)
     log(md)
     return {"experiment": exp.name, "rows": rows, "aggregate": agg, "markdown": md}
 
 
-def _write_readme(exp: Experiment, out_dir: Path, md: str, quick: bool, seconds: float) -> None:
+def _write_readme(exp: Experiment, out_dir: Path, md: str, quick: bool, seconds: float,
+                  trained: float | None = None) -> None:
+    """The experiment's page; ``trained``: the training time summed over its runs (they may
+    have run in earlier calls: ``seconds`` is this call's)."""
     head = [f"# {exp.title}", "", exp.description, ""]
     if exp.budget_note:
         head += [f"Budget: {exp.budget_note}", ""]
-    head += [f"Mode: {'quick (CI smoke budget — not a result)' if quick else 'full'}; "
-             f"wall time {seconds / 60:.1f} min on this machine.", ""]
+    when = (f"training time {trained / 60:.1f} min summed over the runs (epochs only, on this "
+            f"project's machines); this report {seconds / 60:.1f} min" if trained is not None
+            else f"wall time {seconds / 60:.1f} min on this machine")
+    head += [f"Mode: {'quick (CI smoke budget — not a result)' if quick else 'full'}; {when}.",
+             ""]
     (out_dir / "README.md").write_text("\n".join(head) + "\n" + md + "\n")
