@@ -102,10 +102,6 @@ def _types_of(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _describe(tp) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("NoneType", "None")
-
-
 def _check_value(section: str, name: str, tp, v: Any) -> Any:
     """``v`` as the annotated type ``tp`` (int, float, str, bool, tuple[float, ...], optional);
     ints are accepted for floats (and become floats); anything else is an error."""
