@@ -44,8 +44,8 @@ def test_low_precision_model_keeps_its_dtype(name, dtype):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("shape", [(24, 10), (10, 24), (11, 11)])
 def test_low_precision_inference_matches_float32(name, dtype, shape):
-    # FFTs run in float32 (CPU FFTs have no half precision), also through the layers' cached
-    # spectra: the result is float32's rounded to the dtype (plus a rounded bias addition)
+    # FFTs run in float32 (CPU FFTs have no half precision): the result is float32's rounded
+    # to the dtype (plus a rounded bias addition)
     torch.manual_seed(0)
     layer = make_linear(name, *shape).to(dtype)
     ref_layer = make_linear(name, *shape)
@@ -60,13 +60,13 @@ def test_low_precision_inference_matches_float32(name, dtype, shape):
         assert y.dtype == dtype
         torch.testing.assert_close(y.float(), ref, **tol)
 
-    for _ in range(2):  # the second call reuses the cached spectrum
+    for _ in range(2):  # a second call gives the same (no state is kept between calls)
         with torch.no_grad():
             check(layer(x))
     with torch.inference_mode():
         check(layer(x))
     layer.eval()
-    check(layer(x).detach())  # eval mode with autograd on: the op computes the spectrum
+    check(layer(x).detach())  # eval mode with autograd on
     with torch.no_grad():
         check(layer(x))
 

@@ -24,7 +24,8 @@ channel-coupled convolutions need): ``x`` is then ``(..., B, in)``, each of ``d_
 
 Spectra and dtypes are decided here, so that layers do not restate them:
 :func:`circulant_spectrum` is the ``rfft`` of ``c`` at the op's FFT length
-(:func:`circulant_fft_size`), which a layer may cache and pass back as ``c_spectrum``; half and
+(:func:`circulant_fft_size`), which a caller holding fixed weights may compute once and pass
+back as ``c_spectrum`` (the layers do not: they compute it per forward); half and
 bfloat16 tensors are computed in float32 (:func:`fft_dtype`) and their spectra are complex64.
 
 Speed: FFTs of length ``n`` when that is fast (``n`` 7-smooth, or even and 13-smooth, see
@@ -120,7 +121,7 @@ def circulant_spectrum(c: Tensor, in_features: int, out_features: int, *,
                        rfft_n: Tensor | None = None) -> Tensor:
     """``rfft(c, n=circulant_fft_size(n, in, out))``: the spectrum :func:`diag_circulant_diag`
     uses for ``c`` (shape ``(n,)`` or ``(blocks, n)``) acting on ``in`` inputs with ``out`` rows;
-    pass it back as ``c_spectrum`` to skip that FFT (layers cache it at inference).
+    pass it back as ``c_spectrum`` to skip that FFT (valid only while ``c`` is unchanged).
 
     Half and bfloat16 ``c`` are transformed in float32 (a complex64 result), as the op computes.
     ``rfft_n``: ``rfft(c)`` at length ``n`` when the caller has it (AFDF's parameters are that
@@ -348,7 +349,7 @@ def diag_circulant_diag(
     Differentiable in every tensor argument through an FFT-based backward (gradients summed
     over the leading batch dims; ``∂c`` keeps the block dim).
     ``c_spectrum`` (optional) is :func:`circulant_spectrum` ``(c, in, out)`` computed by the
-    caller — layers pass a cached one at inference so that ``c``'s FFT is not redone per call.
+    caller, to skip ``c``'s FFT; the caller answers for it matching ``c`` (the layers pass none).
     Half/bfloat16 arguments are computed in float32 (the spectrum then complex64) and the
     result cast back to ``x``'s dtype (float32 under autocast).
     ``recompute=True`` keeps no activation for backward (only ``x``, which the caller holds

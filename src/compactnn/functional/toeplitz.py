@@ -6,7 +6,7 @@ corner), i.e. ``scipy.linalg.toeplitz(c=t[in-1:], r=t[in-1::-1])``. It is the to
 a circulant of any size ``L ≥ in + out - 1``, so ``T x`` is one circulant product (two real
 FFTs of length ``L``, custom FFT backward from :mod:`.circulant`); ``L``
 (:func:`toeplitz_fft_size`) is rounded up to a size with only the prime factors 2, 3, 5 for
-speed, and :func:`toeplitz_spectrum` is the embedding's spectrum, which layers cache.
+speed, and :func:`toeplitz_spectrum` is the embedding's spectrum (``c_spectrum=``).
 """
 
 from __future__ import annotations

@@ -38,6 +38,16 @@ class StructuredLinear(nn.Module, metaclass=ABCMeta):
     Subclasses create their parameters, register ``bias`` (``None`` when absent), call
     :meth:`reset_parameters`, and implement :meth:`forward` as one call into
     :mod:`compactnn.functional`, :meth:`to_dense` and :meth:`num_params`.
+
+    No state derived from the parameters is kept between calls: every forward reads the
+    parameters as they are now. This departs on purpose from shared/DESIGN.md's "cached kernel
+    spectra in eval mode": a cache keyed on a parameter's storage and version counter served
+    stale spectra after edits through ``.data`` (``p.data.mul_(2)``, ``p.data = t``), which no
+    key can see, and it saves one parameter-sized FFT per call: 1.1–1.8× at batch 1 (≤ 0.1 ms
+    per layer), 1.0–1.4× at batch 32 and ≈ 1× at batch 256 (n = 256…4096, CPU, no_grad;
+    ``benchmarks/bench_cache.py``, ``results/benchmarks/cache.md``). A caller who can promise
+    fixed weights may still pass a precomputed spectrum to the functional ops
+    (``c_spectrum=``).
     """
 
     registry_name: str = ""
@@ -97,25 +107,6 @@ class StructuredLinear(nn.Module, metaclass=ABCMeta):
     @abstractmethod
     def num_params(in_features: int, out_features: int, **kwargs) -> int:
         """Number of trainable parameters of a layer built with these arguments."""
-
-    def inference_spectrum(self, source: Tensor, compute) -> Tensor | None:
-        """``compute()`` — the spectrum the layer's functional op takes for the vector built
-        from ``source``, e.g. ``lambda: F.circulant_spectrum(c, in, out)`` — cached across
-        calls while autograd does not need it and ``source`` is unchanged (same storage and
-        version: an optimizer step or ``load_state_dict`` invalidates it). Returns ``None`` when
-        a gradient must flow into ``source``: the op then computes the spectrum itself, once
-        per forward. (The FFT length is fixed by the layer's shape, so it is not in the key.)
-        """
-        if torch.is_grad_enabled() and source.requires_grad:
-            return None
-        key = (source.data_ptr(), source._version, source.dtype, source.device,
-               torch.is_inference_mode_enabled())
-        cache = self.__dict__.get("_spectrum_cache")
-        if cache is None or cache[0] != key:
-            with torch.no_grad():
-                cache = (key, compute())
-            self.__dict__["_spectrum_cache"] = cache
-        return cache[1]
 
     def structure_repr(self) -> str:
         """Structure-specific part of :meth:`extra_repr` (override to add kwargs)."""

@@ -24,11 +24,8 @@ class _CirculantFamily(StructuredLinear):
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
         v, d_in, d_out = self._parts()
-        spec = self.inference_spectrum(
-            v, lambda: F.circulant_spectrum(v, self.in_features, self.out_features))
         return F.diag_circulant_diag(x, v, d_in=d_in, d_out=d_out, bias=self.bias,
-                                     out_features=self.out_features, c_spectrum=spec,
-                                     recompute=self.recompute)
+                                     out_features=self.out_features, recompute=self.recompute)
 
     def to_dense(self) -> Tensor:
         v, d_in, d_out = self._parts()

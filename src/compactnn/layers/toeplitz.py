@@ -46,10 +46,7 @@ class _ToeplitzBase(StructuredLinear):
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
-        spec = self.inference_spectrum(
-            self.t, lambda: F.toeplitz_spectrum(self.t, self.in_features, self.out_features))
-        return F.toeplitz_matmul(x, self.t, self.out_features, d_out=self.d, bias=self.bias,
-                                 c_spectrum=spec)
+        return F.toeplitz_matmul(x, self.t, self.out_features, d_out=self.d, bias=self.bias)
 
     def to_dense(self) -> Tensor:
         w = F.toeplitz_dense(self.t, self.in_features, self.out_features)
