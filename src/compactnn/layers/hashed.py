@@ -72,8 +72,11 @@ class HashedLinear(StructuredLinear):
         key = (int(self.hash_seed), self.weight.device)
         cache = self.__dict__.get("_hash_cache")
         if cache is None or cache[0] != key:
-            idx, sign = F.hash_indices(self.out_features, self.in_features, self.buckets,
-                                       key[0], device=self.weight.device)
+            # ordinary tensors even when first built under inference_mode: an inference
+            # tensor would break every later forward that autograd records
+            with torch.inference_mode(False):
+                idx, sign = F.hash_indices(self.out_features, self.in_features, self.buckets,
+                                           key[0], device=self.weight.device)
             cache = (key, idx, sign.to(torch.int8))
             self.__dict__["_hash_cache"] = cache
         return cache[1], cache[2]
