@@ -13,8 +13,8 @@ import hashlib
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
+from .._optional import progress_bar, require
 from .datasets import Dataset
 
 __all__ = ["FEATURES", "apply_features"]
@@ -24,14 +24,16 @@ FEATURES = ("scattering-j2",)
 
 def _scattering(x: torch.Tensor, shape: tuple[int, ...], progress: bool) -> torch.Tensor:
     # kymatio 0.3's package __init__ fails to import with current SciPy; the frontend works.
-    from kymatio.scattering2d.frontend.torch_frontend import ScatteringTorch2D
+    ScatteringTorch2D = require("kymatio.scattering2d.frontend.torch_frontend",
+                                what="the scattering features").ScatteringTorch2D
 
     if len(shape) == 2:
         shape = (1, *shape)
     c, h, w = shape
     scat = ScatteringTorch2D(J=2, shape=(h, w))
     out = []
-    for i in tqdm(range(0, len(x), 1000), desc="scattering", disable=not progress, leave=False):
+    for i in progress_bar(range(0, len(x), 1000), desc="scattering", disable=not progress,
+                          leave=False):
         with torch.no_grad():
             out.append(scat(x[i:i + 1000].view(-1, c, h, w)).flatten(1))
     return torch.cat(out)

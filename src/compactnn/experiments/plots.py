@@ -6,14 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._optional import require
+
 __all__ = ["accuracy_vs_params", "figure", "params_axis"]
 
 
 @contextmanager
 def figure(path: str | Path, figsize=(6.5, 4.5), ncols: int = 1, **kw) -> Iterator:
     """``with figure(path) as ax:`` … draws, then saves ``path`` (120 dpi) and closes."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", what="the plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from .._optional import progress_bar
 from ..config import RunConfig, apply_overrides, assign
 from ..data import DatasetSpec, resolve_dataset
 from ..registry import register
@@ -238,7 +237,7 @@ def run_experiment(
 
     rows = []
     jobs = [(c, s) for c in configs for s in seeds]
-    bar = tqdm(jobs, desc=exp.name, disable=not progress)
+    bar = progress_bar(jobs, desc=exp.name, disable=not progress)
     for cfg, seed in bar:
         cfg = resolve_config(cfg.replace(seed=seed))
         run_dir = exp_runs / _dirname(cfg.name) / f"seed{seed}"

@@ -8,8 +8,8 @@ from itertools import islice
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from .._optional import progress_bar
 from ..config import TrainConfig
 from .callbacks import Callback, TrainState
 from .schedules import lr_at, make_optimizer
@@ -137,8 +137,8 @@ def fit(
         batches = loaders["train"]
         if cfg.steps_per_epoch is not None:  # the epoch's length, whatever the loader's
             batches = islice(batches, steps_per_epoch)
-        bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
-                   leave=False, disable=not progress, mininterval=0.5)
+        bar = progress_bar(batches, total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
+                           leave=False, disable=not progress, mininterval=0.5)
         for b, batch in enumerate(bar):
             xb, yb = _to(batch, device)
             lr = lr_at(cfg, step, total) if total else cfg.lr
