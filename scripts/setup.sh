@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Idempotent set-up: a virtualenv in .venv with compactnn (editable) and its test extras, and
-# Fashion-MNIST from Debian's dataset-fashion-mnist package when we are root and have apt.
+# Idempotent set-up: a virtualenv in .venv with the pinned CPU torch, compactnn (editable) with
+# its experiments and test extras, and Fashion-MNIST from Debian's dataset-fashion-mnist package
+# when we are root and have apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+TORCH=2.13.0  # CPU build: pip's find-links (/opt/wheels) has 2.13.0+cpu, preferred to 2.13.0
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.compactnn-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -qq -e ".[test]"
+    # The exact torch lives here only (pyproject.toml asks for torch>=floor): installed first, so
+    # pip resolves the package against it instead of fetching the newest (CUDA) build.
+    .venv/bin/python -m pip install -qq "torch==$TORCH"
+    .venv/bin/python -m pip install -qq -e ".[experiments,test]" "torch==$TORCH"
     touch "$stamp"
 fi
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
