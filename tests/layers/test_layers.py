@@ -108,6 +108,24 @@ def test_bad_inputs_raise_clear_errors(name):
         make_linear(name, 8, 4, init="bogus")
 
 
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("shape", [(8, 8), (12, 5), (5, 12), (11, 11)])
+@pytest.mark.parametrize("batch", [(0,), (2, 0), (0, 3), (2, 0, 3)])
+def test_empty_batch_like_nn_linear(name, shape, batch):
+    # nn.Linear gives an empty output and zero parameter gradients; FFTs of zero size raise
+    layer = make_linear(name, *shape)
+    x = torch.randn(*batch, shape[0], requires_grad=True)
+    y = layer(x)
+    assert y.shape == (*batch, shape[1])
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    for n, p in layer.named_parameters():
+        assert p.grad is not None and not p.grad.any(), n
+    for ctx in (torch.no_grad, torch.inference_mode):
+        with ctx():
+            assert layer.eval()(x).shape == (*batch, shape[1])
+
+
 #: structure-defining kwargs shared by the source layer and the fit (fixed signs, hash, rank)
 FIT_KWARGS = {"circulant_projection": {"sign_seed": 3}, "hashed": {"seed": 5, "buckets": 20},
               "lowrank": {"rank": 3}}

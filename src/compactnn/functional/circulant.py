@@ -45,6 +45,7 @@ larger batches recompute it in backward.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 from torch import Tensor
@@ -150,14 +151,37 @@ def circulant_dense(c: Tensor) -> Tensor:
     return c[..., (idx[:, None] - idx[None, :]) % n]
 
 
+def rfft(t: Tensor, n: int | None = None) -> Tensor:
+    """``torch.fft.rfft(t, n)`` along the last dimension, also for an empty batch (MKL and
+    cuFFT reject a zero-size transform; the spectrum of no rows is no rows)."""
+    if t.numel() == 0:
+        n = t.shape[-1] if n is None else n
+        return t.new_zeros(*t.shape[:-1], n // 2 + 1, dtype=t.dtype.to_complex())
+    return torch.fft.rfft(t, n=n)
+
+
+def irfft(t: Tensor, n: int) -> Tensor:
+    """``torch.fft.irfft(t, n)`` along the last dimension, also for an empty batch."""
+    if t.numel() == 0:
+        return t.new_zeros(*t.shape[:-1], n, dtype=t.dtype.to_real())
+    return torch.fft.irfft(t, n=n)
+
+
+def _flat(t: Tensor, keep: int) -> Tensor:
+    """``t`` with its leading dimensions (all but the last ``keep``) merged into one; unlike
+    ``reshape(-1, ...)`` also when a dimension is 0."""
+    lead = t.shape[:t.dim() - keep]
+    return t.reshape(math.prod(lead), *t.shape[t.dim() - keep:])
+
+
 def _sum_to(t: Tensor, shape: torch.Size) -> Tensor:
-    """Sum ``t`` (shape ``(..., *shape)``) over its leading dimensions."""
-    return t.reshape(-1, *shape).sum(0)
+    """Sum ``t`` (shape ``(..., *shape)``) over its leading dimensions (zeros for no rows)."""
+    return _flat(t, len(shape)).sum(0)
 
 
 def _reversed_spectrum(c: Tensor, size: int) -> Tensor:
     """Spectrum (length ``size``) of ``c' = [c_0, c_{n-1}, …, c_1]``: ``circ(c)^T = circ(c')``."""
-    return torch.fft.rfft(torch.roll(c.flip(-1), 1, dims=-1), n=size)
+    return rfft(torch.roll(c.flip(-1), 1, dims=-1), n=size)
 
 
 def _circ_from_spectrum(vf: Tensor, spectrum: Tensor, n: int, size: int, rows: int,
@@ -171,7 +195,7 @@ def _circ_from_spectrum(vf: Tensor, spectrum: Tensor, n: int, size: int, rows: i
     (No ``out=`` tensors for the FFTs: torch's CPU FFTs compute into a temporary and copy.)
     """
     vf = vf.mul_(spectrum) if consume and not torch.is_grad_enabled() else vf * spectrum
-    z = torch.fft.irfft(vf, n=size)
+    z = irfft(vf, n=size)
     del vf
     if size == n:
         return z[..., :rows] if rows < n else z
@@ -194,15 +218,15 @@ def _batch_cross_correlation(xf: Tensor, gf: Tensor, blocks: torch.Size,
         prod = xf.conj() * gf
     else:
         prod = xf.conj_physical_().mul_(gf)
-    flat = prod.reshape(-1, *blocks, prod.shape[-1])
+    flat = _flat(prod, len(blocks) + 1)
     return torch.view_as_complex(torch.view_as_real(flat).sum(0))
 
 
 def _forward_math(x, c, d_in, d_out, bias, out_features, size, c_spectrum, keep_xf=False):
     """Forward of :class:`_DiagCirculantDiag`; returns ``(y, u, spectrum of c, xf)`` with
     ``xf`` the spectrum of ``d_in ⊙ x`` when ``keep_xf``, else ``None``."""
-    cf = torch.fft.rfft(c, n=size) if c_spectrum is None else c_spectrum
-    xf = torch.fft.rfft(x if d_in is None else x * d_in, n=size)
+    cf = rfft(c, n=size) if c_spectrum is None else c_spectrum
+    xf = rfft(x if d_in is None else x * d_in, n=size)
     if not keep_xf:  # hand the only reference over, so that it is freed before y exists
         xf, u = None, _circ_from_spectrum(xf, cf, c.shape[-1], size, out_features, x.shape[-1])
     else:
@@ -245,13 +269,13 @@ class _DiagCirculantDiag(torch.autograd.Function):
         if torch.is_grad_enabled():
             # double backward (create_graph=True): rebuild what forward computed without a
             # graph (cf here, u below), so that second derivatives see its dependence on c, x.
-            cf, u = torch.fft.rfft(c, n=size), None
+            cf, u = rfft(c, n=size), None
 
         if need_b:
             grad_b = _sum_to(g, ctx.bias_shape)
         fresh_xf = None  # the input's spectrum computed here (with a graph under create_graph)
         if need_dout and u is None:  # recompute=True or create_graph: rebuild u
-            fresh_xf = torch.fft.rfft(x if d_in is None else x * d_in, n=size)
+            fresh_xf = rfft(x if d_in is None else x * d_in, n=size)
             u = _circ_from_spectrum(fresh_xf, cf, n, size, out, n_in, consume=not need_c)
             if not need_c:
                 fresh_xf = None
@@ -270,17 +294,17 @@ class _DiagCirculantDiag(torch.autograd.Function):
             gu = torch.mul(g, d_out, out=scratch)
         else:
             gu = g * d_out
-        gf = torch.fft.rfft(gu, n=size)  # zero-pads the truncated rows
+        gf = rfft(gu, n=size)  # zero-pads the truncated rows
         del gu, scratch
         if need_c:
             # dL/dc_k = Σ_b Σ_i gu_i xs_{(i-k) mod n}: a cross-correlation, reduced over the
             # batch in the frequency domain, then folded to the n circular lags.
             kept = xf is not None and not torch.is_grad_enabled()
             if not kept:  # recompute the input's spectrum (or rebuild it with a graph)
-                xf = fresh_xf if fresh_xf is not None else torch.fft.rfft(
+                xf = fresh_xf if fresh_xf is not None else rfft(
                     x if d_in is None else x * d_in, n=size)
             blocks = c.shape[:-1]
-            r = torch.fft.irfft(_batch_cross_correlation(xf, gf, blocks, consume=not kept),
+            r = irfft(_batch_cross_correlation(xf, gf, blocks, consume=not kept),
                                 n=size)
             del xf
             if size == n:
@@ -309,10 +333,10 @@ def _check_op_args(x: Tensor, c: Tensor, out_features: int, d_in, d_out, bias) -
         raise ValueError(f"expected a floating-point input, got dtype {x.dtype}")
     _check_c(c, "diag_circulant_diag")
     n = c.shape[-1]
-    if x.dim() == 0 or x.shape[-1] > n:
+    if x.dim() == 0 or not 1 <= x.shape[-1] <= n:
         raise ValueError(
             f"input of shape {tuple(x.shape)} does not fit a circulant of size {n} "
-            "(the last dimension must be at most n)"
+            "(the last dimension must be in [1, n])"
         )
     blocks = c.shape[0] if c.dim() == 2 else None
     if blocks is not None and (x.dim() < 2 or x.shape[-2] != blocks):

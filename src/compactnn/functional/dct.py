@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from .circulant import fft_dtype
+from .circulant import fft_dtype, irfft, rfft
 
 __all__ = ["dct", "dct_matrix", "idct"]
 
@@ -39,7 +39,7 @@ def _dct2(x: Tensor) -> Tensor:
     n = x.shape[-1]
     tw, scale = _tables(n, x.dtype, x.device)
     v = torch.cat([x[..., ::2], x[..., 1::2].flip(-1)], dim=-1)
-    w = torch.fft.rfft(v).mul_(tw)
+    w = rfft(v).mul_(tw)
     tail = w.imag[..., 1:(n + 1) // 2].flip(-1).neg_()
     return torch.cat([w.real, tail], dim=-1).mul_(scale)
 
@@ -53,7 +53,7 @@ def _dct3(y: Tensor) -> Tensor:
     im[..., 1:(n + 1) // 2] = ys[..., h + 1:].flip(-1).neg_()
     if n % 2 == 0 and n > 0:
         im[..., h] = -ys[..., h]  # W_{N/2} = e^{-iπ/4} V_{N/2} with V_{N/2} real
-    v = torch.fft.irfft(torch.complex(ys[..., :h + 1], im).mul_(tw.conj()), n=n)
+    v = irfft(torch.complex(ys[..., :h + 1], im).mul_(tw.conj()), n=n)
     half = (n + 1) // 2
     out = torch.empty_like(v)
     out[..., ::2] = v[..., :half]
