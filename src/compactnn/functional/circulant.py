@@ -336,7 +336,7 @@ def _check_op_args(x: Tensor, c: Tensor, out_features: int, d_in, d_out, bias) -
     if x.dim() == 0 or not 1 <= x.shape[-1] <= n:
         raise ValueError(
             f"input of shape {tuple(x.shape)} does not fit a circulant of size {n} "
-            "(the last dimension must be in [1, n])"
+            "(the last dimension must be at least 1 and at most n)"
         )
     blocks = c.shape[0] if c.dim() == 2 else None
     if blocks is not None and (x.dim() < 2 or x.shape[-2] != blocks):
