@@ -45,10 +45,11 @@ def require(module: str, extra: str = "experiments", what: str | None = None) ->
         top = module.partition(".")[0]
         package = DISTRIBUTIONS.get(top, top)
         missing = getattr(e, "name", None)
-        if isinstance(e, ModuleNotFoundError) and missing and missing.partition(".")[0] == top:
+        if isinstance(e, ModuleNotFoundError) and missing == top:
             problem = "is needed"
         else:  # installed but broken, or one of its own dependencies is missing
-            problem = f"could not be imported ({str(e).strip().splitlines()[0] if str(e) else e!r})"
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            problem = f"could not be imported ({detail})"
         purpose = f" for {what}" if what else ""
         raise MissingDependency(f"{package} {problem}{purpose}: pip install 'compactnn[{extra}]'",
                                 package=package, extra=extra, what=what, name=missing) from e
