@@ -306,3 +306,33 @@ def test_dct_of_half_precision_runs_in_float32(dtype):
     g = torch.randn(3, 12, dtype=dtype, requires_grad=True)
     F.dct(g).float().sum().backward()
     assert g.grad.dtype == dtype
+
+
+# --- from_dense of the fitted families ---------------------------------------------------------
+@pytest.mark.parametrize("cls", [ToeplitzLike, LDRSubdiagonal, LDRTridiagonal])
+def test_ldr_projection_recovers_square_matrices_of_low_displacement_rank(cls):
+    n = 9
+    t = Toeplitz(n, n, dtype=D).to_dense().detach()  # displacement rank ≤ 2 for all three
+    fit = cls.from_dense(t, rank=2, bias=False, iters=0)  # the projection alone
+    torch.testing.assert_close(fit.to_dense(), t, atol=1e-10, rtol=1e-8)
+    src = cls(n, n, rank=3, dtype=D)
+    fit = cls.from_dense(src.to_dense().detach(), rank=3, iters=0)
+    torch.testing.assert_close(fit.to_dense(), src.to_dense(), atol=1e-10, rtol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["acdc", "afdf", "toeplitz_like", "ldr_sd", "ldr_td"])
+@pytest.mark.parametrize("shape", [(8, 8), (9, 5), (5, 9)])
+def test_fit_of_a_general_matrix_beats_a_fresh_layer(name, shape):
+    from compactnn.layers import get_layer_class
+
+    torch.manual_seed(0)
+    cls = get_layer_class(name)
+    w = torch.randn(shape[1], shape[0], dtype=D)
+
+    def err(layer):
+        return ((layer.to_dense() - w).norm() / w.norm()).item()
+
+    fit = cls.from_dense(w, bias=False)
+    assert err(fit) < 1.0 and err(fit) < err(cls(*shape, dtype=D, bias=False))
+    if name != "afdf":  # the L-BFGS refinement never ends above its start
+        assert err(fit) <= err(cls.from_dense(w, bias=False, iters=0)) + 1e-12

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import functional as F
-from .base import StructuredLinear
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias, refine_to_dense_
 from .registry import register_layer
 
 _SELL_INITS = ("identity", "paper")
@@ -64,6 +64,21 @@ class _SELLBase(StructuredLinear):
 
     def structure_repr(self) -> str:
         return f"n={self.n}, init={self.init!r}, permute={self.permute}"
+
+    @classmethod
+    def _from_dense_start(cls, w, bias, kwargs):
+        """``(layer, W, b, w)``: a layer shaped like ``w`` with ``a_b = 0``, and ``w`` the dense
+        matrix with the layer's input permutation undone (the matrix acting on ``P x``)."""
+        weight, b = dense_weight_and_bias(w)
+        out_f, in_f = weight.shape
+        layer = cls(in_f, out_f, bias=(b is not None) if bias is None else bias,
+                    device=weight.device, dtype=weight.dtype, **kwargs)
+        with torch.no_grad():
+            if layer.a_bias is not None:
+                layer.a_bias.zero_()
+        copy_bias_(layer, b)
+        unpermuted = weight if layer.perm is None else weight[:, layer.perm]
+        return layer, weight, unpermuted
 
 
 @register_layer("acdc")
@@ -127,6 +142,35 @@ class ACDC(_SELLBase):
     def num_params(in_features, out_features, *, bias=True, **_) -> int:
         n = max(in_features, out_features)
         return in_features + n + ((n + out_features) if bias else 0)
+
+    from_dense_exact = False
+
+    @classmethod
+    def from_dense(cls, w, *, bias=None, iters: int = 100, **kwargs):
+        """Numerical fit of ``(C^T diag(d) C)[:out, :in] · diag(a)`` to a dense matrix.
+
+        Start: ``a = 1`` and ``d_k = (C W̃ C^T)_kk`` (``W̃``: ``W`` zero-padded to ``n × n``), the
+        exact least-squares ``d`` for ``a = 1`` when square, then the least-squares ``a`` for
+        that ``d`` (per column); then at most ``iters`` L-BFGS iterations on ``(a, d)`` minimising
+        ``||W - to_dense()||_F`` (the best iterate is kept). The biases: ``a_b = 0``, ``d_b = b``.
+        An approximation: ACDC matrices form a small, non-convex set; the fit of a matrix of
+        the family's own structure usually, not provably, recovers it. ``kwargs`` (``init``,
+        ``permute``, ``perm_seed``) go to the constructor. Cost: O(n³) for the start, then
+        ``iters`` times a dense ``to_dense`` (O(n³)) and its backward.
+        """
+        layer, weight, wu = cls._from_dense_start(w, bias, kwargs)
+        n, out_f, in_f = layer.n, layer.out_features, layer.in_features
+        c = F.dct_matrix(n, dtype=weight.dtype, device=weight.device)
+        pad = weight.new_zeros(n, n)
+        pad[:out_f, :in_f] = wu
+        d = torch.diagonal(c @ pad @ c.T)
+        k = (c.T @ (d[:, None] * c))[:out_f, :in_f]
+        a = (wu * k).sum(0) / (k * k).sum(0).clamp_min(torch.finfo(weight.dtype).tiny)
+        with torch.no_grad():
+            layer.d.copy_(d)
+            layer.a.copy_(a)
+        refine_to_dense_(layer, weight, iters)
+        return layer
 
 
 @register_layer("afdf")
@@ -196,6 +240,38 @@ class AFDF(_SELLBase):
         w = F.diag_circulant_diag_dense(self.circulant_vector(), self.in_features,
                                         self.out_features, d_in=self.a)
         return self._perm_matrix(w)
+
+    @classmethod
+    def from_dense(cls, w, *, bias=None, iters: int = 100, **kwargs):
+        """Fit ``circ(c)[:out, :in] · diag(a)`` to a dense matrix by alternating least squares
+        (as :meth:`DiagonalCirculant.from_dense`, on columns), then store ``f = rfft(c)``.
+
+        Each half-step is the exact minimiser of ``||W - circ(c)[:out,:in] diag(a)||_F`` in one
+        factor (diagonal averages for ``c``, a per-column ratio for ``a``), so the error never
+        increases; the start is the strongest column of the rank-one rearrangement
+        ``M[j, (i - j) mod n] = W[i, j] = a_j c_{(i-j) mod n}``. It recovers AFDF matrices
+        (C·D products); for other matrices it is an approximation. Biases: ``a_b = 0``,
+        ``d_b = b``. ``kwargs`` (``init``, ``permute``, ``perm_seed``) go to the constructor.
+        Cost: O(iters · out · in).
+        """
+        layer, weight, wu = cls._from_dense_start(w, bias, kwargs)
+        n, out_f, in_f = layer.n, layer.out_features, layer.in_features
+        i = torch.arange(out_f, device=weight.device)[:, None]
+        j = torch.arange(in_f, device=weight.device)[None, :]
+        m = weight.new_zeros(in_f, n)
+        m[j.expand(out_f, -1), (i - j) % n] = wu
+        c = m[m.norm(dim=1).argmax()].clone()
+        a = torch.ones(in_f, dtype=weight.dtype, device=weight.device)
+        for _ in range(iters):
+            cm = F.circulant_dense(c)[:out_f, :in_f]
+            a = (wu * cm).sum(0) / (cm * cm).sum(0).clamp_min(torch.finfo(weight.dtype).tiny)
+            c = F.project_circulant(wu, n, col_scale=a)
+        spec = torch.fft.rfft(c.to(F.fft_dtype(c.dtype)))
+        with torch.no_grad():
+            layer.a.copy_(a)
+            layer.f_real.copy_(spec.real)
+            layer.f_imag.copy_(spec.imag[1:(n - 1) // 2 + 1])
+        return layer
 
     def dense_bias(self) -> Tensor | None:
         return self._eff_bias(self.circulant_vector())

@@ -10,8 +10,16 @@ from torch import Tensor, nn
 from torch.nn import functional as TF
 
 from .. import functional as F
-from .base import StructuredLinear
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias, refine_to_dense_
 from .registry import register_layer
+
+
+def _stein_z0(w: Tensor) -> Tensor:
+    """``W - Z_0 W Z_0^T`` (``Z_0``: the shift, the LDR-SD/TD operators' initial value): for
+    nilpotent operators ``Σ_i K(A, g_i) K(B, h_i)^T`` inverts ``M - A M B^T = G H^T``."""
+    d = w.clone()
+    d[1:, 1:] -= w[:-1, :-1]
+    return d
 
 
 class _LDRBase(StructuredLinear):
@@ -70,6 +78,52 @@ class _LDRBase(StructuredLinear):
     def structure_repr(self) -> str:
         return f"n={self.n}, rank={self.rank}"
 
+    from_dense_exact = False
+
+    def _displacement(self, w: Tensor) -> Tensor:
+        """The displacement of the ``n × n`` matrix ``w`` whose rank-r factors are the
+        generators at the layer's initial operators, as ``(left, right)`` maps below."""
+        raise TypeError("abstract")  # pragma: no cover
+
+    def _generators(self, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """``(G, H)`` from the factors ``D ≈ u v^T`` of the displacement."""
+        return u.T, v.T
+
+    @classmethod
+    def from_dense(cls, w, *, rank=1, bias=None, iters: int = 100, **kwargs):
+        """Fit the generators (and learned operators) to a dense matrix.
+
+        Projection: ``W`` zero-padded to ``n × n``, its displacement under the layer's initial
+        operators (Toeplitz-like: ``Z_1 W - W Z_{-1}``; LDR-SD/TD, whose operators start as the
+        shift ``Z_0``: ``W - Z_0 W Z_0^T``) truncated to rank ``r`` by SVD and mapped back to
+        ``G, H`` — exact for square matrices of displacement rank ≤ r under those operators
+        (Toeplitz-like matrices of the same rank, Toeplitz matrices for r ≥ 2). Then at most
+        ``iters`` L-BFGS iterations on all parameters but the bias, minimising
+        ``||W - to_dense()||_F`` (the best iterate is kept, so the error never ends above the
+        projection's). Rectangular matrices and learned operators are fitted, not recovered.
+        Cost: one ``n × n`` SVD, then ``iters`` times ``to_dense`` (O(r n²), O(r n³) for TD)
+        and its backward.
+        """
+        weight, b = dense_weight_and_bias(w)
+        out_f, in_f = weight.shape
+        layer = cls(in_f, out_f, rank=rank, bias=(b is not None) if bias is None else bias,
+                    device=weight.device, dtype=weight.dtype, **kwargs)
+        n = layer.n
+        pad = weight.new_zeros(n, n)
+        pad[:out_f, :in_f] = weight
+        u, s, vh = torch.linalg.svd(layer._displacement(pad), full_matrices=False)
+        k = min(rank, s.numel())
+        root = s[:k].sqrt()
+        g, h = layer._generators(u[:, :k] * root, vh[:k].T * root)
+        with torch.no_grad():
+            layer.g.zero_()
+            layer.h.zero_()
+            layer.g[:k] = g
+            layer.h[:k] = h
+        copy_bias_(layer, b)
+        refine_to_dense_(layer, weight, iters)
+        return layer
+
 
 @register_layer("toeplitz_like")
 class ToeplitzLike(_LDRBase):
@@ -87,6 +141,17 @@ class ToeplitzLike(_LDRBase):
 
     def operators(self):
         return F.shift_op(1.0), F.shift_op(-1.0)
+
+    def _displacement(self, w):
+        # Z_1 W - W Z_{-1}: rows rolled down; column j of W Z_{-1} is W[:, j+1], last -W[:, 0]
+        w_z = torch.cat([w[:, 1:], -w[:, :1]], dim=1)
+        return torch.roll(w, 1, dims=0) - w_z
+
+    def _generators(self, u, v):
+        # Z_1 K(Z_1, g) K(Z_{-1}, h)^T - (…) Z_{-1} = g (T h)^T with (T h)_m = -2 h_{m+1}
+        # (m < n-1) and (T h)_{n-1} = 2 h_0; invert T on the right factor
+        h = torch.cat([v[-1:], -v[:-1]], dim=0) / 2
+        return u.T, h.T
 
     @staticmethod
     def num_params(in_features, out_features, *, rank=1, bias=True, **_) -> int:
@@ -118,6 +183,9 @@ class LDRSubdiagonal(_LDRBase):
 
     def operators(self):
         return F.subdiagonal_op(self.sub_a), F.subdiagonal_op(self.sub_b)
+
+    def _displacement(self, w):
+        return _stein_z0(w)
 
     @staticmethod
     def num_params(in_features, out_features, *, rank=1, bias=True, **_) -> int:
@@ -156,6 +224,9 @@ class LDRTridiagonal(_LDRBase):
     def operators(self):
         return (F.tridiagonal_op(self.sub_a, self.diag_a, self.sup_a),
                 F.tridiagonal_op(self.sub_b, self.diag_b, self.sup_b))
+
+    def _displacement(self, w):
+        return _stein_z0(w)
 
     @staticmethod
     def num_params(in_features, out_features, *, rank=1, bias=True, **_) -> int:
