@@ -98,3 +98,40 @@ def test_families_quick(tmp_path, capsys):
     assert lowrank["layer_kwargs"] == {"rank": 8}  # the family's declared budget
     assert "| family |" in (tmp_path / "res" / "families.md").read_text()
     assert main(["families", "--families", "nope", "--dataset", "digits"]) == 2
+
+
+@pytest.mark.parametrize("exc,rc,needle", [
+    (RuntimeError("boom\nsecond line"), 1, "internal error: RuntimeError: boom … (a bug"),
+    (ModuleNotFoundError("No module named 'sklearn'", name="sklearn"), 2,
+     "pip install 'compactnn[experiments]'"),
+    (PermissionError(13, "Permission denied", "/x/y"), 2, "error: Permission denied: /x/y"),
+    (KeyError("epochs"), 1, "missing key 'epochs'"),
+])
+def test_every_failure_is_one_line_on_stderr(monkeypatch, capsys, exc, rc, needle):
+    """The mechanism: user problems → status 2, bugs → status 1, both one line."""
+    import compactnn.cli as cli
+
+    def fail(args):
+        raise exc
+
+    monkeypatch.setattr(cli, "_cmd_list", fail)
+    assert main(["list"]) == rc
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+    monkeypatch.setenv("COMPACTNN_DEBUG", "1")
+    if rc == 1:  # the traceback on request
+        with pytest.raises(type(exc)):
+            main(["list"])
+
+
+def test_out_of_memory_names_the_knob(monkeypatch, capsys):
+    import torch
+
+    import compactnn.cli as cli
+
+    def oom(args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
+
+    monkeypatch.setattr(cli, "_cmd_list", oom)
+    assert main(["list"]) == 2
+    assert "lower train.batch_size" in capsys.readouterr().err

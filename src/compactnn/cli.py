@@ -8,11 +8,15 @@ Every command that trains builds :class:`~compactnn.config.RunConfig` s: from ``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+import torch
 
 from .config import RunConfig, apply_overrides, assign, parse_value
 from .data import DataError
 from .registry import available, capabilities, get
+from .runs import check_writable
 from .runtime import keep_freed_memory
 from .train import NonFiniteLossError
 
@@ -137,6 +141,7 @@ def _cmd_train(args) -> int:
     if args.dry_run:
         print(preview_config(cfg).to_toml(), end="")
         return 0
+    check_writable(args.runs_dir, "--runs-dir")
     run_dir = new_run_dir(args.runs_dir, cfg.name)
     res = run(cfg, run_dir=run_dir, progress=not args.no_progress)
     h, primary = res["history"], res["history"]["primary"]
@@ -157,8 +162,9 @@ def _key_value(item: str) -> tuple[str, str, str]:
 def _cmd_compare(args) -> int:
     from .experiments.compare import base_config, run_compare
 
-    run_compare(_build(base_config(args.quick), args, _DATA_FLAGS, _TRAIN_FLAGS),
-                quick=args.quick, runs_dir=args.runs_dir, progress=not args.no_progress)
+    cfg = _build(base_config(args.quick), args, _DATA_FLAGS, _TRAIN_FLAGS)
+    check_writable(args.runs_dir, "--runs-dir")
+    run_compare(cfg, quick=args.quick, runs_dir=args.runs_dir, progress=not args.no_progress)
     return 0
 
 
@@ -173,8 +179,11 @@ def _cmd_families(args) -> int:
     if any(item.startswith("model.layer=") for item in args.set):
         raise ValueError("families sets model.layer to each family; choose them with "
                          "--families")
-    run_families(_build(base_config(args.quick), args, _DATA_FLAGS, _TRAIN_FLAGS, extra=extra),
-                 families=fams, quick=args.quick, out_dir=args.out_dir,
+    cfg = _build(base_config(args.quick), args, _DATA_FLAGS, _TRAIN_FLAGS, extra=extra)
+    check_writable(args.runs_dir, "--runs-dir")
+    if args.out_dir is not None:
+        check_writable(args.out_dir, "--out-dir")
+    run_families(cfg, families=fams, quick=args.quick, out_dir=args.out_dir,
                  runs_dir=args.runs_dir, progress=not args.no_progress)
     return 0
 
@@ -188,6 +197,8 @@ def _cmd_reproduce(args) -> int:
     results = args.results_dir
     if results is None:  # a quick run is a smoke test: never into results/
         results = f"{args.runs_dir}/quick-results" if args.quick else "results"
+    check_writable(args.runs_dir, "--runs-dir")
+    check_writable(results, "--results-dir")
     for name in names:
         print(f"== {name} ==")
         run_experiment(get("experiment", name), quick=args.quick, seeds=tuple(args.seeds),
@@ -204,6 +215,7 @@ def _cmd_report(args) -> int:
 
     if not Path(args.results_dir).is_dir():
         raise ValueError(f"--results-dir {args.results_dir} is not a directory")
+    check_writable(args.results_dir, "--results-dir")
     path = write_results_index(args.results_dir)
     print(f"wrote {path}")
     return 0
@@ -257,18 +269,61 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: optional packages (``compactnn[experiments]``) → what needs them
+_OPTIONAL = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "kymatio": "kymatio",
+             "tqdm": "tqdm", "scipy": "scipy"}
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception as one line: an ``OSError`` as "reason: file", else its first line."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    text = str(e).strip()
+    if isinstance(e, KeyError):  # str(KeyError('x')) is "'x'"
+        text = f"missing key {text}"
+    first = text.splitlines()[0] if text else type(e).__name__
+    return first + (" …" if len(text.splitlines()) > 1 else "")
+
+
+def _error(message: str) -> None:
+    print(f"compactnn: error: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status: 0 done, 2 a problem with the input,
+    the environment or an interruption (one line on stderr, never a traceback), 1 a bug in
+    compactnn (one line; ``COMPACTNN_DEBUG=1`` shows the traceback)."""
     args = build_parser().parse_args(argv)
     if args.keep_freed_memory and not keep_freed_memory():
         print("compactnn: warning: --keep-freed-memory needs glibc's mallopt; ignored",
               file=sys.stderr)
+    cmds = {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare,
+            "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report}
     try:
-        cmds = {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare,
-                "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report}
         return cmds[args.command](args)
-    except (ValueError, DataError, NonFiniteLossError, FileNotFoundError) as e:
-        print(f"compactnn: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt as e:  # runs say where their last checkpoint is
+        print(f"compactnn: {e or 'interrupted'}", file=sys.stderr)
         return 2
+    except ImportError as e:
+        missing = getattr(e, "name", None)
+        hint = (f" ({_OPTIONAL[missing]} is an optional dependency: pip install "
+                "'compactnn[experiments]')" if missing in _OPTIONAL else "")
+        _error(_one_line(e) + hint)
+        return 2
+    except torch.OutOfMemoryError:
+        _error("out of memory on the training device: lower train.batch_size "
+               "(--batch-size) or train.eval_batch_size, or use a smaller model")
+        return 2
+    except (ValueError, DataError, NonFiniteLossError, OSError) as e:
+        _error(_one_line(e))
+        return 2
+    except Exception as e:  # a bug: one line, the traceback on request
+        if os.environ.get("COMPACTNN_DEBUG"):
+            raise
+        print(f"compactnn: internal error: {type(e).__name__}: {_one_line(e)} (a bug in "
+              "compactnn: rerun with COMPACTNN_DEBUG=1 for the traceback and report it)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,8 +37,39 @@ from .train import (
     write_text,
 )
 
-__all__ = ["build_model", "check_device", "count_params", "load_data", "load_run_model",
-           "model_args", "new_run_dir", "preview_config", "resolve_config", "run"]
+__all__ = ["RunInterrupted", "build_model", "check_device", "check_writable", "count_params",
+           "load_data", "load_run_model", "model_args", "new_run_dir", "preview_config",
+           "resolve_config", "run"]
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run`: says where the run folder and its last checkpoint (the last
+    finished epoch's, written atomically) are."""
+
+    def __init__(self, run_dir: Path | None, writer: MetricsWriter | None) -> None:
+        self.run_dir = run_dir
+        self.checkpoint = None if writer is None else writer.last_checkpoint
+        self.epoch = None if writer is None else writer.last_epoch
+        if run_dir is None:
+            msg = "training interrupted (no run folder: nothing was saved)"
+        elif self.checkpoint is None:
+            msg = f"training interrupted before the first epoch ended: no checkpoint in {run_dir}"
+        else:
+            msg = f"training interrupted; last checkpoint: {self.checkpoint} (epoch {self.epoch})"
+        super().__init__(msg)
+
+
+def check_writable(directory: str | Path, what: str) -> Path:
+    """Create ``directory`` if needed and check a file can be written in it; a ``ValueError``
+    naming ``what`` (e.g. ``"--runs-dir"``) otherwise."""
+    d = Path(directory)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=d):
+            pass
+    except OSError as e:
+        raise ValueError(f"{what} {d}: cannot write there ({e.strerror or e})") from None
+    return d
 
 
 def load_data(cfg: RunConfig, *, cache_dir: str | Path | None = None,
@@ -131,7 +163,17 @@ def load_run_model(run_dir: str | Path) -> nn.Module:
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ValueError(f"{run_dir / 'run.json'}: not a compactnn run record ({e})") from None
     model = build_model(cfg, shape, classes)
-    model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
+    ckpt = run_dir / "checkpoint.pt"
+    state = load_checkpoint(ckpt).get("model")
+    if not isinstance(state, dict):
+        raise ValueError(f"{ckpt}: no model weights in the checkpoint")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # missing/unexpected keys, size mismatches
+        problems = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
+        first = problems[0] if problems else str(e).splitlines()[0]
+        raise ValueError(f"{ckpt} does not fit the model its config.toml describes "
+                         f"({len(problems) or 1} problem(s), first: {first})") from None
     return model
 
 
@@ -160,10 +202,10 @@ def _load_teacher(run_dir: Path, cfg: RunConfig, data: Dataset) -> nn.Module:
     """The teacher's model, after checking that it was trained on the same inputs."""
     model = load_run_model(run_dir)
     teacher_cfg = RunConfig.load(run_dir)
-    seen = json.loads((run_dir / "run.json").read_text())["data"]
+    seen = json.loads((run_dir / "run.json").read_text())["data"]  # checked by load_run_model
     mine = {"data set": data.name, "inputs": data.in_features, "classes": data.num_classes,
             "standardize": cfg.data.standardize, "features": cfg.data.features}
-    theirs = {"data set": seen["name"], "inputs": seen["in_features"],
+    theirs = {"data set": seen.get("name"), "inputs": seen.get("in_features"),
               "classes": seen["num_classes"], "standardize": teacher_cfg.data.standardize,
               "features": teacher_cfg.data.features}
     diff = [f"{k} {theirs[k]!r} vs {mine[k]!r}" for k in mine if mine[k] != theirs[k]]
@@ -215,7 +257,7 @@ def run(
                             base=task)
         cfg = cfg.replace(task={"teacher": str(teacher_dir)})  # rerunnable from its folder
     num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    cbs = list(callbacks)
+    cbs, writer = list(callbacks), None
     if log:
         log(f"{cfg.name}: {num_params:,} trainable parameters on {data.summary()}")
         cbs.append(PrintLogger(log, metric=task.primary))
@@ -235,12 +277,16 @@ def run(
                      "test": len(data.x_test)},
             "task": repr(task), "git": git_hash(Path(__file__).parent),
             "torch": torch.__version__, "python": platform.python_version()})
-        cbs.append(MetricsWriter(run_dir))
+        writer = MetricsWriter(run_dir)
+        cbs.append(writer)
     torch.manual_seed(cfg.seed)
     t = cfg.train
     loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
                                 pin_memory=torch.device(t.device).type == "cuda")
-    history = fit(model, loaders, task, t, cbs, progress=progress)
+    try:
+        history = fit(model, loaders, task, t, cbs, progress=progress)
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir, writer) from None
     return {"config": cfg, "history": history, "num_params": history["num_params"],
             "model": model, "run_dir": None if run_dir is None else str(run_dir)}
 

@@ -87,7 +87,7 @@ def test_load_dataset_detects_inconsistent_files(tmp_path):
     with pytest.raises(DataError, match="50 images but 49 labels"):
         load_dataset("mnist", data_dir=d)
     write_idx(d / "train-labels-idx1-ubyte.gz", np.full(50, 10, dtype=np.uint8))
-    with pytest.raises(DataError, match="labels outside"):
+    with pytest.raises(DataError, match="labels in .* are outside"):
         load_dataset("mnist", data_dir=d)
     (d / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03garbage"))
     with pytest.raises(DataError):
@@ -207,3 +207,54 @@ def test_scattering_features_shape_and_cache(tmp_path):
     torch.testing.assert_close(again.x_test, feats.x_test)
     with pytest.raises(ValueError, match="unknown features"):
         apply_features(data, "sift")
+
+
+def test_auto_refuses_to_guess_what_idx_files_directly_in_data_dir_are(tmp_path):
+    """MNIST and Fashion-MNIST share file names: ``auto`` with MNIST files in ``data_dir``
+    used to train on them and record 'fashion-mnist' (issue 10, defect 5)."""
+    d = _write_fake_mnist(tmp_path / "mnist-here")
+    with pytest.raises(DataError, match="cannot tell which they are: name the data set"):
+        load_dataset("auto", data_dir=d)
+    assert load_dataset("mnist", data_dir=d).name == "mnist"  # named: read as asked
+
+
+def _idx_split(d, split, images, labels):
+    write_idx(d / f"{split}-images-idx3-ubyte.gz", images)
+    write_idx(d / f"{split}-labels-idx1-ubyte.gz", labels)
+
+
+def test_data_no_model_can_learn_from_is_a_clear_error_naming_the_source(tmp_path):
+    d = _write_fake_mnist(tmp_path / "m")
+    _idx_split(d, "train", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    with pytest.raises(DataError, match=f"the train split of {d} has no examples"):
+        load_dataset("mnist", data_dir=d)
+    _idx_split(d, "train", np.full((10, 28, 28), 7, np.uint8), np.arange(10, dtype=np.uint8))
+    for standardize in ("global", "feature", None):  # std 0 used to give NaN inputs
+        with pytest.raises(DataError, match=f"every training input in {d} is the same "
+                                            r"constant \(7\): std 0"):
+            load_dataset("mnist", data_dir=d, standardize=standardize)
+    _idx_split(d, "t10k", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    _write_fake_mnist(d, n_train=10)
+    _idx_split(d, "t10k", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    with pytest.raises(DataError, match="the test split .* has no examples"):
+        load_dataset("mnist", data_dir=d)
+    _write_fake_mnist(d, n_train=3)
+    with pytest.raises(DataError, match="val_fraction 0.9 leaves no training examples"):
+        load_dataset("mnist", data_dir=d, val_fraction=0.9)
+
+
+@pytest.mark.parametrize("labels,match", [
+    ("abcde", "flat list of integers"),
+    ([0.5, 1.5, 2.0, 3.0, 4.0], "flat list of integers"),  # used to be truncated silently
+    ([[0], [1, 2], [3], [4], [5]], "not an array|flat list of integers"),
+    ({"a": 1}, "flat list of integers"),
+    ([0, 1, 2], "5 images but 3 labels"),
+])
+def test_corrupt_cifar_label_containers_name_the_file(tmp_path, labels, match):
+    import pickle
+
+    d = _write_fake_cifar(tmp_path / "c")
+    with open(d / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": np.zeros((5, 3072), np.uint8), b"labels": labels}, f)
+    with pytest.raises(DataError, match=f"data_batch_2: .*({match})"):
+        load_dataset("cifar10", data_dir=d)

@@ -96,3 +96,23 @@ def test_custom_experiments_refuse_settings_they_would_ignore(tmp_path, capsys):
 def test_unknown_experiment(capsys):
     assert main(["reproduce", "nope", "--quick"]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_only_a_non_finite_loss_is_a_divergence(tmp_path, capsys, monkeypatch):
+    """Any other failure stops the command with a nonzero status and writes no table (it used
+    to become a 'diverged' row, exit 0; issue 10, defect 3)."""
+    import compactnn.experiments.runner as runner
+
+    base = ["reproduce", "nonlinearity", "--quick", "--dataset", "digits", "--runs-dir",
+            str(tmp_path), "--no-progress", "--set", "data.limit_train=64"]
+    assert main(base + ["--set", "train.device=bogus"]) == 2
+    assert "train.device 'bogus'" in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a kernel failed")
+
+    monkeypatch.setattr(runner, "run", broken)
+    assert main(base) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: a kernel failed" in err and "diverged" not in err
+    assert not list(tmp_path.rglob("diverged.json")) and not list(tmp_path.rglob("results.json"))

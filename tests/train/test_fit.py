@@ -141,8 +141,16 @@ def test_checkpoints_load_safely(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"x": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(ValueError, match="cannot load checkpoint"):
+    with pytest.raises(ValueError, match="evil.pt: it holds objects other than tensors"):
         load_checkpoint(tmp_path / "evil.pt")
+    data = p.read_bytes()
+    for cut in (0, 10, len(data) // 2, len(data) - 1):  # truncated: one line naming the file
+        (tmp_path / "cut.pt").write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="cut.pt: truncated or not a PyTorch checkpoint$"):
+            load_checkpoint(tmp_path / "cut.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="list.pt: expected a dict, got list"):
+        load_checkpoint(tmp_path / "list.pt")
 
 
 def test_a_task_can_replace_the_training_loss(digits):

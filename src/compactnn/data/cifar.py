@@ -41,16 +41,23 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             d = _SafeUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
-        raise DataError(f"{path}: not a readable CIFAR-10 batch ({e})") from None
+    except Exception as e:  # a corrupt pickle can fail in many ways: name the file
+        raise DataError(f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {e})"
+                        ) from None
     if not isinstance(d, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(d).__name__}")
     data = d.get(b"data", d.get("data"))
     labels = d.get(b"labels", d.get("labels"))
     if data is None or labels is None:
         raise DataError(f"{path}: missing 'data' or 'labels'")
-    data = np.asarray(data)
-    labels = np.asarray(labels, dtype=np.int64)
+    try:
+        data, labels = np.asarray(data), np.asarray(labels)
+    except (ValueError, TypeError) as e:  # ragged or odd containers
+        raise DataError(f"{path}: 'data' or 'labels' is not an array ({e})") from None
+    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or labels.size == 0):
+        raise DataError(f"{path}: labels must be a flat list of integers, got {labels.dtype} "
+                        f"of shape {labels.shape}")
+    labels = labels.astype(np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{path}: data must be uint8 of shape (N, 3072), got {data.dtype} "
                         f"{data.shape}")

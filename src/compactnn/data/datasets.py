@@ -3,7 +3,8 @@
 IDX (Fashion-MNIST, MNIST) and CIFAR-10 python batches are read from disk; scikit-learn's
 digits are embedded (they read no files, so a ``data_dir`` for them is an error); ``auto``
 resolves to Fashion-MNIST when installed, else digits (and says so) — with an explicit
-``data_dir``, to Fashion-MNIST found there or an error. :func:`load_dataset` returns in-memory
+``data_dir``, to Fashion-MNIST in ``data_dir/fashion-mnist`` or an error (IDX files directly in
+``data_dir`` could be MNIST: same file names). :func:`load_dataset` returns in-memory
 tensors; :mod:`compactnn.data.loaders` batches them.
 """
 
@@ -21,8 +22,8 @@ from ..registry import get, registry
 from .cifar import find_cifar10_dir, load_cifar10_arrays
 from .idx import DataError, read_idx
 
-__all__ = ["Dataset", "DatasetSpec", "find_idx_dir", "load_dataset", "load_idx_dataset",
-           "register_dataset", "resolve_dataset"]
+__all__ = ["Dataset", "DatasetSpec", "check_arrays", "find_idx_dir", "load_dataset",
+           "load_idx_dataset", "register_dataset", "resolve_dataset"]
 
 #: where Debian's packages install the data sets (``apt install dataset-fashion-mnist``)
 SYSTEM_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
@@ -111,13 +112,12 @@ def load_idx_dataset(directory: str | os.PathLike, *, name: str = "idx",
         if len(xi) != len(yl):
             raise DataError(f"{name}: {split} has {len(xi)} images but {len(yl)} labels "
                             f"({paths[f'{split}_images']}, {paths[f'{split}_labels']})")
-        if len(yl) and (yl.min() < 0 or yl.max() >= num_classes):
-            raise DataError(f"{name}: {split} labels outside [0, {num_classes - 1}] "
-                            f"(min {yl.min()}, max {yl.max()}) in {paths[f'{split}_labels']}")
     if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
         raise DataError(f"{name}: train and test images differ in shape")
-    return (arrays["train_images"], arrays["train_labels"].astype(np.int64),
-            arrays["test_images"], arrays["test_labels"].astype(np.int64))
+    out = (arrays["train_images"], arrays["train_labels"].astype(np.int64),
+           arrays["test_images"], arrays["test_labels"].astype(np.int64))
+    check_arrays(name, str(directory), *out, num_classes)
+    return out
 
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -202,14 +202,46 @@ def _load_digits(name=None, data_dir=None):
 
 
 def _resolve_auto(data_dir):
-    if find_idx_dir("fashion-mnist", data_dir) is not None:
+    if data_dir is not None:  # an explicit directory is authoritative: no fallback, no guess
+        d = Path(data_dir)
+        if find_idx_dir("fashion-mnist", d / "fashion-mnist") is not None:
+            return "fashion-mnist", []
+        if find_idx_dir("fashion-mnist", d) is not None:
+            raise DataError(f"auto: {d} holds IDX files, but Fashion-MNIST and MNIST use the same "
+                            "file names, so auto cannot tell which they are: name the data set "
+                            "(fashion-mnist or mnist)")
+        raise DataError(f"auto: Fashion-MNIST IDX files not found in {d / 'fashion-mnist'}, and "
+                        "data_dir is authoritative (no fallback to digits): fix data_dir, or "
+                        "name the data set")
+    if find_idx_dir("fashion-mnist") is not None:
         return "fashion-mnist", []
-    if data_dir is not None:  # an explicit directory is authoritative: no fallback
-        raise DataError(f"auto: Fashion-MNIST IDX files not found in {data_dir} or "
-                        f"{Path(data_dir) / 'fashion-mnist'}, and data_dir is authoritative (no "
-                        "fallback to digits): fix data_dir, or name the data set")
     return "digits", ["Fashion-MNIST not found (install Debian's dataset-fashion-mnist or "
                       "pass --data-dir); fell back to scikit-learn digits"]
+
+
+def check_arrays(name: str, source: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray,
+                 y_te: np.ndarray, num_classes: int | None) -> None:
+    """Refuse data no model can learn from, naming where it came from: an empty split, labels
+    that are not integers in ``[0, num_classes)`` (classification), non-finite inputs, or a
+    training set whose inputs are all the same (std 0: nothing to learn, nothing to
+    standardize by)."""
+    for split, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
+        if len(x) == 0:
+            raise DataError(f"{name}: the {split} split of {source} has no examples")
+        if len(x) != len(y):
+            raise DataError(f"{name}: the {split} split of {source} has {len(x)} inputs but "
+                            f"{len(y)} targets")
+        if num_classes is not None:
+            if not np.issubdtype(y.dtype, np.integer):
+                raise DataError(f"{name}: {split} labels in {source} are {y.dtype}, not integers")
+            if y.min() < 0 or y.max() >= num_classes:
+                raise DataError(f"{name}: {split} labels in {source} are outside "
+                                f"[0, {num_classes - 1}] (min {y.min()}, max {y.max()})")
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            raise DataError(f"{name}: the {split} inputs in {source} contain NaN or infinity")
+    if np.ptp(x_tr.reshape(len(x_tr), -1)) == 0:
+        raise DataError(f"{name}: every training input in {source} is the same constant "
+                        f"({x_tr.flat[0]}): std 0, nothing to learn or standardize by")
 
 
 for _spec in (
@@ -245,8 +277,10 @@ def load_dataset(
 
     ``auto`` is Fashion-MNIST when installed, otherwise digits (recorded in
     ``Dataset.notes``). An explicit ``data_dir`` is authoritative: ``auto`` then means
-    Fashion-MNIST in ``data_dir`` (or ``data_dir/fashion-mnist``) and is a :class:`DataError`
-    when it is not there; ``digits``, which reads no files, refuses a ``data_dir``.
+    Fashion-MNIST in ``data_dir/fashion-mnist`` and is a :class:`DataError` otherwise (IDX
+    files directly in ``data_dir`` may be MNIST, which uses the same file names); ``digits``,
+    which reads no files, refuses a ``data_dir``. Data no model can learn from (empty splits,
+    labels out of range, non-finite or constant inputs) is a :class:`DataError`.
     ``standardize``: ``"global"`` (one mean/std from the training set), ``"feature"``
     (per-feature, constant features left centred) or ``None``/``"none"`` (pixels scaled to
     [0, 1]). ``val_fraction`` holds out a seeded random part of the training set as validation.
@@ -259,6 +293,8 @@ def load_dataset(
         raise ValueError(f"standardize must be 'global', 'feature' or None, got {standardize!r}")
     spec, notes = resolve_dataset(name, data_dir)
     x_tr, y_tr, x_te, y_te, scale, source = spec.load(spec.name, data_dir)
+    check_arrays(spec.name, source, x_tr, y_tr, x_te, y_te,
+                 spec.num_classes if spec.task == "classification" else None)
 
     input_shape = tuple(x_tr.shape[1:])
     x_tr = x_tr.reshape(len(x_tr), -1).astype(np.float32) / scale
@@ -273,6 +309,9 @@ def load_dataset(
         n_val = max(1, int(round(val_fraction * len(x_tr))))
         x_val, y_val = x_tr[perm[:n_val]], y_tr[perm[:n_val]]
         x_tr, y_tr = x_tr[perm[n_val:]], y_tr[perm[n_val:]]
+        if len(x_tr) == 0:
+            raise DataError(f"{spec.name}: val_fraction {val_fraction} leaves no training "
+                            "examples")
     if standardize == "global":
         mean, std = x_tr.mean(), x_tr.std()
     elif standardize == "feature":

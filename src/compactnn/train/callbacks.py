@@ -66,13 +66,17 @@ class MetricsWriter(Callback):
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
+        #: the checkpoint written last and the epoch it holds (``None`` before the first)
+        self.last_checkpoint: Path | None = None
+        self.last_epoch: int | None = None
 
     def on_epoch_end(self, state):
         write_json(self.run_dir / "metrics.json", state.history)
-        save_checkpoint(self.run_dir / "checkpoint.pt",
-                        {"model": state.model.state_dict(),
-                         "optimizer": state.optimizer.state_dict(),
-                         "epoch": state.epoch, "step": state.step})
+        path = self.run_dir / "checkpoint.pt"
+        save_checkpoint(path, {"model": state.model.state_dict(),
+                               "optimizer": state.optimizer.state_dict(),
+                               "epoch": state.epoch, "step": state.step})
+        self.last_checkpoint, self.last_epoch = path, state.epoch
 
     def on_train_end(self, state):
         write_json(self.run_dir / "metrics.json", state.history)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import tempfile
 from pathlib import Path
@@ -52,9 +53,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt zip, pickle refused by weights_only, truncated file...
-        raise ValueError(f"cannot load checkpoint {path}: {type(e).__name__}: {e}") from None
+        text = str(e).strip()
+        if "Weights only load failed" in text:
+            why = "it holds objects other than tensors and plain containers (refused: unsafe)"
+        elif "zip archive" in text or isinstance(e, (EOFError, pickle.UnpicklingError)):
+            why = "truncated or not a PyTorch checkpoint"
+        else:  # the first sentence of whatever torch said
+            why = (text.splitlines()[0].split(". ")[0] if text else "") or type(e).__name__
+        raise ValueError(f"cannot load checkpoint {path}: {why[:200]}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"cannot load checkpoint {path}: expected a dict, got "
+                         f"{type(state).__name__}")
+    return state
 
 
 def git_hash(cwd: str | os.PathLike | None = None) -> str | None:
