@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..layers.registry import get_layer_class
-from ..registry import register
+from ..registry import accepted_kwargs, register
 from .activations import make_activation
 
 
@@ -64,6 +64,7 @@ class StructuredMLP(nn.Module):
         kw = dict(layer_kwargs or {})
         if init is not None:
             kw["init"] = init
+        _check_layer_kwargs(layer, hidden_cls, kw)
         self.config = dict(in_features=in_features, num_classes=num_classes, layer=layer,
                            width=width, depth=depth, activation=activation,
                            negative_slope=negative_slope, nonlinearity_every=nonlinearity_every,
@@ -113,6 +114,16 @@ class StructuredMLP(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _check_layer_kwargs(name: str, cls: type, kw: dict) -> None:
+    """A keyword the layer family does not take is an error naming the ones it does."""
+    accepted = accepted_kwargs(cls)
+    unknown = [] if accepted is None else sorted(set(kw) - accepted)
+    if unknown:
+        takes = sorted(accepted - {"in_features", "out_features", "device", "dtype"})
+        raise ValueError(f"layer {name!r} does not take {', '.join(map(repr, unknown))} "
+                         f"(it takes: {', '.join(takes)})")
 
 
 @register("dcnn", kind="model")
