@@ -9,7 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from .. import functional as F
-from .base import StructuredLinear, copy_bias_, dense_weight_and_bias, refine_to_dense_
+from .base import (
+    StructuredLinear,
+    copy_bias_,
+    dense_weight_and_bias,
+    refine_to_dense_,
+    scaled_als,
+)
 from .registry import register_layer
 
 _SELL_INITS = ("identity", "paper")
@@ -249,8 +255,9 @@ class AFDF(_SELLBase):
         Each half-step is the exact minimiser of ``||W - circ(c)[:out,:in] diag(a)||_F`` in one
         factor (diagonal averages for ``c``, a per-column ratio for ``a``), so the error never
         increases; the start is the strongest column of the rank-one rearrangement
-        ``M[j, (i - j) mod n] = W[i, j] = a_j c_{(i-j) mod n}``. It recovers AFDF matrices
-        (C·D products); for other matrices it is an approximation. Biases: ``a_b = 0``,
+        ``M[j, (i - j) mod n] = W[i, j] = a_j c_{(i-j) mod n}``. It recovers AFDF matrices (C·D
+        products; in every case tested, no proof); for other matrices it is an approximation.
+        Biases: ``a_b = 0``,
         ``d_b = b``. ``kwargs`` (``init``, ``permute``, ``perm_seed``) go to the constructor.
         Cost: O(iters · out · in).
         """
@@ -259,13 +266,11 @@ class AFDF(_SELLBase):
         i = torch.arange(out_f, device=weight.device)[:, None]
         j = torch.arange(in_f, device=weight.device)[None, :]
         m = weight.new_zeros(in_f, n)
+        seen = torch.zeros(in_f, n, dtype=torch.bool, device=weight.device)
         m[j.expand(out_f, -1), (i - j) % n] = wu
-        c = m[m.norm(dim=1).argmax()].clone()
-        a = torch.ones(in_f, dtype=weight.dtype, device=weight.device)
-        for _ in range(iters):
-            cm = F.circulant_dense(c)[:out_f, :in_f]
-            a = (wu * cm).sum(0) / (cm * cm).sum(0).clamp_min(torch.finfo(weight.dtype).tiny)
-            c = F.project_circulant(wu, n, col_scale=a)
+        seen[j.expand(out_f, -1), (i - j) % n] = True
+        c, a = scaled_als(wu, m, seen, iters, lambda c: F.circulant_dense(c)[:out_f, :in_f],
+                          lambda a: F.project_circulant(wu, n, col_scale=a), rows=False)
         spec = torch.fft.rfft(c.to(F.fft_dtype(c.dtype)))
         with torch.no_grad():
             layer.a.copy_(a)
