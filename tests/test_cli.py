@@ -135,3 +135,13 @@ def test_out_of_memory_names_the_knob(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_cmd_list", oom)
     assert main(["list"]) == 2
     assert "lower train.batch_size" in capsys.readouterr().err
+
+
+def test_a_missing_optional_dependency_names_the_extra(monkeypatch, capsys, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import → ModuleNotFoundError
+    assert main(["train", "--dataset", "digits", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("pip install 'compactnn[experiments]'") == 1, err
+    assert "for the digits data set" in err and len(err.strip().splitlines()) == 1

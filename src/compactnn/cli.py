@@ -13,6 +13,7 @@ import sys
 
 import torch
 
+from ._optional import DISTRIBUTIONS, MissingDependency
 from .config import RunConfig, apply_overrides, assign, parse_value
 from .data import DataError
 from .registry import available, capabilities, get
@@ -269,11 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: optional packages (``compactnn[experiments]``) → what needs them
-_OPTIONAL = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "kymatio": "kymatio",
-             "tqdm": "tqdm", "scipy": "scipy"}
-
-
 def _one_line(e: BaseException) -> str:
     """An exception as one line: an ``OSError`` as "reason: file", else its first line."""
     if isinstance(e, OSError) and e.strerror:
@@ -304,10 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:  # runs say where their last checkpoint is
         print(f"compactnn: {e or 'interrupted'}", file=sys.stderr)
         return 2
-    except ImportError as e:
+    except ImportError as e:  # MissingDependency says what to install; a bare one may not
         missing = getattr(e, "name", None)
-        hint = (f" ({_OPTIONAL[missing]} is an optional dependency: pip install "
-                "'compactnn[experiments]')" if missing in _OPTIONAL else "")
+        hint = (f" ({DISTRIBUTIONS[missing]} is an optional dependency: pip install "
+                "'compactnn[experiments]')" if missing in DISTRIBUTIONS
+                and not isinstance(e, MissingDependency) else "")
         _error(_one_line(e) + hint)
         return 2
     except torch.OutOfMemoryError:

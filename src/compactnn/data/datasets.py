@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._optional import require
 from ..registry import get, registry
 from .cifar import find_cifar10_dir, load_cifar10_arrays
 from .idx import DataError, read_idx
@@ -191,9 +192,9 @@ def _load_digits(name=None, data_dir=None):
         raise DataError(f"digits is embedded in scikit-learn and reads no files, so data_dir "
                         f"{str(data_dir)!r} would be ignored: drop data_dir, or name the data "
                         "set that lives there")
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
+    load_digits = require("sklearn.datasets", what="the digits data set").load_digits
+    train_test_split = require("sklearn.model_selection",
+                               what="the digits data set").train_test_split
     d = load_digits()
     x, y = d.images.astype(np.float32), d.target.astype(np.int64)
     # digits has no official split: a fixed stratified 75/25 split
