@@ -107,8 +107,7 @@ MODES = {
     "eval_no_grad": (True, torch.no_grad),
     "inference_mode": (True, torch.inference_mode),
     "eval": (True, contextlib.nullcontext),
-    "train": (False, contextlib.nullcontext),
-}
+}  # (train mode with autograd: each case ends with a training step)
 
 
 @pytest.mark.parametrize("mode", MODES)
