@@ -286,3 +286,16 @@ def test_capabilities_are_declared_on_the_class():
         for key, value in kw.items():
             assert cls.num_params(64, 64, **{key: value}) != cls.num_params(
                 64, 64, **{key: value * 2})
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_from_dense_with_no_iterations_returns_the_start(name):
+    # DC's from_dense(iters=0) raised UnboundLocalError (its scales were set inside the loop)
+    import inspect
+
+    cls = get_layer_class(name)
+    if "iters" not in inspect.signature(cls.from_dense).parameters:
+        return
+    w = torch.randn(5, 7, dtype=torch.float64)
+    fit = cls.from_dense(w, iters=0)
+    assert fit.to_dense().shape == (5, 7) and torch.isfinite(fit.to_dense()).all()
