@@ -109,7 +109,8 @@ def test_init_does_not_import_the_layers():
     ({"train": {"device": "foo"}}, "train.device"),
     ({"train": {"device": "cuda:7"}}, "CUDA device"),
     ({"tags": {"x": [1, None]}}, "cannot write"),
-    ({"model": {"name": "dcnn", "depth": 1, "layer_kwargs": {"rank": 4}}}, "model 'dcnn'")])
+    ({"model": {"name": "dcnn", "depth": 1, "layer_kwargs": {"rank": 4}}},
+     "layer 'dc' does not take 'rank'")])
 def test_a_refused_run_leaves_nothing_behind(tmp_path, digits, change, msg):
     with pytest.raises(ValueError, match=msg):
         run(_cfg().replace(**change), run_dir=tmp_path / "r", data=digits, progress=False,
@@ -134,3 +135,13 @@ def test_model_input_shape_can_be_set_in_the_config(digits):
                                "train": {"epochs": 1}})
     res = run(cfg, data=digits, progress=False, log=None)
     assert res["config"].model.args["input_shape"] == (1, 8, 8)
+
+
+def test_check_writable_leaves_no_trace_and_names_the_option(tmp_path):
+    from compactnn.runs import check_writable
+
+    assert check_writable(tmp_path / "a" / "b", "--runs-dir") == tmp_path / "a" / "b"
+    assert list(tmp_path.iterdir()) == []  # what the check created is gone again
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"^--out-dir .*file/sub: cannot write there"):
+        check_writable(tmp_path / "file" / "sub", "--out-dir")

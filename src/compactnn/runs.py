@@ -60,15 +60,21 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 def check_writable(directory: str | Path, what: str) -> Path:
-    """Create ``directory`` if needed and check a file can be written in it; a ``ValueError``
-    naming ``what`` (e.g. ``"--runs-dir"``) otherwise."""
+    """Check that a file can be written in ``directory`` (creating it for the test and removing
+    again what the test created); a ``ValueError`` naming ``what`` (e.g. ``"--runs-dir"``)
+    otherwise."""
     d = Path(directory)
+    created = [p for p in (d, *d.parents) if not p.exists()]
     try:
         d.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=d):
             pass
     except OSError as e:
         raise ValueError(f"{what} {d}: cannot write there ({e.strerror or e})") from None
+    finally:
+        for p in created:  # deepest first; only the empty folders made here
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
     return d
 
 
