@@ -137,6 +137,12 @@ def test_the_sweep_covers_every_registered_name():
     (["train", "--limit-train", "-5"], "limit_train"),
     (["train", "--config", "/nonexistent/config.toml"], "/nonexistent/config.toml"),
     (["train", "--runs-dir", "/proc/compactnn-cannot-write-here"], "--runs-dir"),
+    (["train", "--lr", "1e39"], "at most 1e30"),  # overflowed float32 in the optimizer
+    (["train", "--model", "mlp", "--layer-kw", "bias=maybe"], "bias must be of type bool"),
+    (["families", "--quick", "--dataset", "digits", "--families", "dc", "--width", "0"],
+     "width"),
+    (["reproduce", "compression", "--quick", "--seeds", "0", "0"], "distinct"),
+    (["reproduce", "compression", "--quick", "--seeds", "-1"], "non-negative"),
     (["reproduce", "nope"], "nope"),
     (["report", "--results-dir", "/nonexistent"], "/nonexistent"),
 ])
@@ -177,6 +183,21 @@ def test_a_teacher_whose_checkpoint_does_not_fit_its_config_is_one_line(tmp_path
                "--teacher", str(teacher), "--runs-dir", str(tmp_path / "s"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and "checkpoint.pt: truncated" in err.replace(" ", " "), err
+
+
+@pytest.mark.parametrize("where,needle", [
+    ("compactnn.runs.fit", "training interrupted before the first epoch ended: no checkpoint"),
+    ("compactnn.runs.load_data", "compactnn: interrupted"),
+])
+def test_ctrl_c_before_a_checkpoint_exists_says_so(where, needle, tmp_path, capsys,
+                                                   monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(where, interrupt)
+    rc = main(["train", "--dataset", "digits", "--runs-dir", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.slow

@@ -109,7 +109,8 @@ def _cmd_list(args) -> int:
     for name in sorted(available("linear")):
         cls = get("linear", name)
         caps = capabilities(cls)
-        extra = [k for k in ("from_dense",) if caps.get(k)]
+        extra = [f"from_dense: {'exact' if caps['from_dense_exact'] else 'fit'}"] \
+            if caps.get("from_dense") else []
         extra += [f"budget: {', '.join(caps['budget_kwargs'])}"] if caps.get("budget_kwargs") \
             else []
         print(f"  {name:<22} {cls.__name__:<18} params = {cls.param_formula}"
@@ -195,6 +196,10 @@ def _cmd_reproduce(args) -> int:
     names = available("experiment") if args.name == "all" else [args.name]
     for name in names:
         get("experiment", name)
+    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+        raise ValueError(f"--seeds must be distinct non-negative integers, got "
+                         f"{' '.join(map(str, args.seeds))} (a repeated seed would count one run "
+                         "twice)")
     results = args.results_dir
     if results is None:  # a quick run is a smoke test: never into results/
         results = f"{args.runs_dir}/quick-results" if args.quick else "results"
@@ -270,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: torch.OutOfMemoryError exists from torch 2.5; the core supports 2.4 (CUDA's is its base)
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
 def _one_line(e: BaseException) -> str:
     """An exception as one line: an ``OSError`` as "reason: file", else its first line."""
     if isinstance(e, OSError) and e.strerror:
@@ -297,8 +306,11 @@ def main(argv: list[str] | None = None) -> int:
             "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report}
     try:
         return cmds[args.command](args)
+    except BrokenPipeError:  # `compactnn list | head`: the reader left; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt as e:  # runs say where their last checkpoint is
-        print(f"compactnn: {e or 'interrupted'}", file=sys.stderr)
+        print(f"compactnn: {str(e) or 'interrupted'}", file=sys.stderr)
         return 2
     except ImportError as e:  # MissingDependency says what to install; a bare one may not
         missing = getattr(e, "name", None)
@@ -307,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 and not isinstance(e, MissingDependency) else "")
         _error(_one_line(e) + hint)
         return 2
-    except torch.OutOfMemoryError:
+    except _OUT_OF_MEMORY:
         _error("out of memory on the training device: lower train.batch_size "
                "(--batch-size) or train.eval_batch_size, or use a smaller model")
         return 2

@@ -291,9 +291,10 @@ class TrainConfig:
                  f"got {self.schedule!r}")
         for name in ("lr", "momentum", "weight_decay"):
             v = getattr(self, name)
-            if not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
+            # finite in float32 too: optimizers keep these in the parameters' precision
+            if not math.isfinite(v) or v < 0 or (name == "lr" and v == 0) or v > 1e30:
                 _bad("train", f"{name} must be a {'positive' if name == 'lr' else 'non-negative'}"
-                     f" number, got {v!r}")
+                     f" number of at most 1e30, got {v!r}")
         if self.momentum >= 1:
             _bad("train", f"momentum must be below 1, got {self.momentum!r}")
         if len(self.lr_milestones) != len(self.lr_factors):

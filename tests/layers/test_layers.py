@@ -299,3 +299,20 @@ def test_from_dense_with_no_iterations_returns_the_start(name):
     w = torch.randn(5, 7, dtype=torch.float64)
     fit = cls.from_dense(w, iters=0)
     assert fit.to_dense().shape == (5, 7) and torch.isfinite(fit.to_dense()).all()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_from_dense_refuses_non_finite_weights_and_takes_half_precision(name):
+    cls = get_layer_class(name)
+    bad = torch.randn(6, 6)
+    bad[2, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        cls.from_dense(bad)
+    lin = torch.nn.Linear(6, 6)
+    with torch.no_grad():
+        lin.bias[0] = float("inf")
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        cls.from_dense(lin)
+    for dtype in (torch.float16, torch.bfloat16):  # SVD-based fits used to have no kernel
+        layer = cls.from_dense(torch.randn(6, 6).to(dtype))
+        assert layer.to_dense().dtype == dtype and torch.isfinite(layer.to_dense()).all()

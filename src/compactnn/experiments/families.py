@@ -83,7 +83,8 @@ def run_families(
     data = load_data(base)
     for note in data.notes:
         log(f"note: {note}")
-    width = base.model.args.get("width") or data.in_features
+    width = base.model.args.get("width")
+    width = data.in_features if width is None else width
     depth = base.model.args.get("depth", 1)
     rows, primary, higher = [], None, True
     for fam in families:

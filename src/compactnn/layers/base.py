@@ -18,13 +18,24 @@ def check_features(in_features: int, out_features: int) -> tuple[int, int]:
 
 
 def dense_weight_and_bias(w: Tensor | nn.Linear) -> tuple[Tensor, Tensor | None]:
-    """Accept a ``(out, in)`` matrix or an ``nn.Linear``; return ``(W, b)`` detached."""
+    """Accept a ``(out, in)`` matrix or an ``nn.Linear``; return ``(W, b)`` detached; non-finite
+    values are a ``ValueError``."""
     if isinstance(w, nn.Linear):
-        b = None if w.bias is None else w.bias.detach()
-        return w.weight.detach(), b
-    if not isinstance(w, Tensor) or w.dim() != 2 or not torch.is_floating_point(w):
+        w, b = w.weight.detach(), None if w.bias is None else w.bias.detach()
+    elif not isinstance(w, Tensor) or w.dim() != 2 or not torch.is_floating_point(w):
         raise ValueError("from_dense expects a 2-D floating-point tensor or an nn.Linear")
-    return w.detach(), None
+    else:
+        w, b = w.detach(), None
+    if not torch.isfinite(w).all() or (b is not None and not torch.isfinite(b).all()):
+        raise ValueError("from_dense: the dense weights or bias contain NaN or infinity")
+    return w, b
+
+
+def svd(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Thin SVD, computed in float32 for half-precision inputs (no half SVD kernels)."""
+    half = a.dtype in (torch.float16, torch.bfloat16)
+    u, s, vh = torch.linalg.svd(a.float() if half else a, full_matrices=False)
+    return (u.to(a.dtype), s.to(a.dtype), vh.to(a.dtype)) if half else (u, s, vh)
 
 
 def copy_bias_(layer: nn.Module, b: Tensor | None) -> None:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn import functional as TF
 
 from .. import functional as F
-from .base import StructuredLinear, copy_bias_, dense_weight_and_bias, refine_to_dense_
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias, refine_to_dense_, svd
 from .registry import register_layer
 
 
@@ -111,7 +111,7 @@ class _LDRBase(StructuredLinear):
         n = layer.n
         pad = weight.new_zeros(n, n)
         pad[:out_f, :in_f] = weight
-        u, s, vh = torch.linalg.svd(layer._displacement(pad), full_matrices=False)
+        u, s, vh = svd(layer._displacement(pad))
         k = min(rank, s.numel())
         root = s[:k].sqrt()
         g, h = layer._generators(u[:, :k] * root, vh[:k].T * root)

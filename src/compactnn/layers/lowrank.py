@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .base import StructuredLinear, copy_bias_, dense_weight_and_bias
+from .base import StructuredLinear, copy_bias_, dense_weight_and_bias, svd
 from .registry import register_layer
 
 _GAINS = {"paper": 2.0, "lecun": 1.0, "uniform": 1.0 / 3.0}
@@ -69,7 +69,7 @@ class LowRank(StructuredLinear):
         out_f, in_f = weight.shape
         layer = cls(in_f, out_f, rank=rank, bias=(b is not None) if bias is None else bias,
                     device=weight.device, dtype=weight.dtype)
-        u, s, vh = torch.linalg.svd(weight, full_matrices=False)
+        u, s, vh = svd(weight)
         k = min(rank, s.numel())
         with torch.no_grad():
             layer.u.zero_()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from torch import Tensor, nn
 
 from ..layers.registry import get_layer_class
@@ -124,6 +126,14 @@ def _check_layer_kwargs(name: str, cls: type, kw: dict) -> None:
         takes = sorted(accepted - {"in_features", "out_features", "device", "dtype"})
         raise ValueError(f"layer {name!r} does not take {', '.join(map(repr, unknown))} "
                          f"(it takes: {', '.join(takes)})")
+    defaults = {p.name: p.default for c in reversed(inspect.getmro(cls)) if "__init__" in vars(c)
+                for p in inspect.signature(c.__init__).parameters.values()}  # subclass wins
+    for key, value in kw.items():  # a value of another type than the default's
+        default = defaults.get(key)
+        wanted = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default))
+        if wanted and (type(value) not in wanted):
+            raise ValueError(f"layer {name!r}: {key} must be of type {type(default).__name__} "
+                             f"(default {default!r}), got {value!r}")
 
 
 @register("dcnn", kind="model")
@@ -133,7 +143,8 @@ class DCNN(StructuredMLP):
 
     def __init__(self, in_features: int, num_classes: int, **kwargs) -> None:
         if kwargs.setdefault("layer", "dc") != "dc":
-            raise ValueError("DCNN always uses 'dc' layers; use StructuredMLP for other families")
+            raise ValueError("DCNN always uses 'dc' layers; for other families use model 'mlp' "
+                             "(StructuredMLP)")
         super().__init__(in_features, num_classes, **kwargs)
 
 
