@@ -17,7 +17,7 @@ from ._optional import DISTRIBUTIONS, MissingDependency
 from .config import RunConfig, apply_overrides, assign, parse_value
 from .data import DataError
 from .registry import available, capabilities, get
-from .runs import check_writable
+from .runs import DEFAULT_CHECKPOINT_EVERY, check_writable
 from .runtime import keep_freed_memory
 from .train import NonFiniteLossError
 
@@ -131,8 +131,21 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    from pathlib import Path
+
     from .runs import new_run_dir, preview_config, run
 
+    if args.resume is not None:  # the run folder's own config, nothing else
+        given = _flags_given(args) + (["--config"] if args.config else [])
+        if given:
+            raise ValueError(f"--resume continues a run exactly as configured: drop "
+                             f"{', '.join(given)}")
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.toml").is_file():
+            raise ValueError(f"--resume {run_dir}: not a run folder (no config.toml)")
+        res = run(RunConfig.load(run_dir / "config.toml"), run_dir=run_dir, resume=True,
+                  progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
+        return _report_run(res)
     if args.config is not None:
         base = RunConfig.load(args.config)
     else:
@@ -145,7 +158,19 @@ def _cmd_train(args) -> int:
         return 0
     check_writable(args.runs_dir, "--runs-dir")
     run_dir = new_run_dir(args.runs_dir, cfg.name)
-    res = run(cfg, run_dir=run_dir, progress=not args.no_progress)
+    res = run(cfg, run_dir=run_dir, progress=not args.no_progress,
+              checkpoint_every=args.checkpoint_every)
+    return _report_run(res)
+
+
+def _flags_given(args) -> list[str]:
+    """The config-changing flags of ``train`` that were given."""
+    flags = {**_DATA_FLAGS, **_TRAIN_FLAGS, **_MODEL_FLAGS}
+    return ([f for f in flags if getattr(args, _dest(f), None) is not None]
+            + ["--set"] * bool(args.set) + ["--layer-kw"] * bool(args.layer_kw))
+
+
+def _report_run(res: dict) -> int:
     h, primary = res["history"], res["history"]["primary"]
     print(f"parameters {res['num_params']:,}  final test {primary} "
           f"{h['final'][f'test_{primary}']:.4f}  time/epoch {h['time_per_epoch_s']:.1f}s")
@@ -243,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dry-run", action="store_true",
                    help="check the config (data set, task, model arguments) and print it "
                         "resolved, as TOML; train nothing")
+    t.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run from its latest checkpoint (same config)")
+    t.add_argument("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY,
+                   metavar="STEPS", help="write a checkpoint every STEPS optimisation steps "
+                   "(and after every epoch; default %(default)s)")
     _add_flags(t, "model, data and task", _MODEL_FLAGS)
     t.add_argument("--layer-kw", action="append", default=[], metavar="KEY=VALUE",
                    help="= --set model.layer_kwargs.KEY=VALUE (e.g. rank=4)")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import math
 import platform
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +27,8 @@ from .data import Dataset, in_memory_loaders, load_dataset, resolve_dataset
 from .data.features import apply_features
 from .models import make_model
 from .train import (
+    CHECKPOINT,
+    PREVIOUS_CHECKPOINT,
     Callback,
     Distillation,
     MetricsWriter,
@@ -37,14 +41,17 @@ from .train import (
     write_text,
 )
 
-__all__ = ["RunInterrupted", "build_model", "check_device", "check_writable", "count_params",
-           "load_data", "load_run_model", "model_args", "new_run_dir", "preview_config",
-           "resolve_config", "run"]
+#: checkpoint every this many optimisation steps (and after every epoch)
+DEFAULT_CHECKPOINT_EVERY = 500
+
+__all__ = ["DEFAULT_CHECKPOINT_EVERY", "RunInterrupted", "build_model", "check_device",
+           "check_writable", "count_params", "load_data", "load_run_model", "model_args",
+           "new_run_dir", "preview_config", "resolve_config", "run"]
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`run`: says where the run folder and its last checkpoint (the last
-    finished epoch's, written atomically) are."""
+    """Ctrl-C during :func:`run`: says where the run folder and its last checkpoint are and how
+    to resume (the first Ctrl-C lets the step finish and writes a checkpoint first)."""
 
     def __init__(self, run_dir: Path | None, writer: MetricsWriter | None) -> None:
         self.run_dir = run_dir
@@ -55,8 +62,51 @@ class RunInterrupted(KeyboardInterrupt):
         elif self.checkpoint is None:
             msg = f"training interrupted before the first epoch ended: no checkpoint in {run_dir}"
         else:
-            msg = f"training interrupted; last checkpoint: {self.checkpoint} (epoch {self.epoch})"
+            msg = (f"training interrupted; last checkpoint: {self.checkpoint} (epoch "
+                   f"{self.epoch}, step {writer.last_step}); resume: compactnn train --resume "
+                   f"{run_dir}")
         super().__init__(msg)
+
+
+class _StopOnSignal(Callback):
+    """The first SIGINT asks training to stop after the step in progress, with a checkpoint
+    (a second one interrupts at once)."""
+
+    def __init__(self, writer: MetricsWriter | None) -> None:
+        self.writer, self.requested, self.previous = writer, False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)  # a second Ctrl-C: at once
+
+    def on_step_end(self, state):
+        if self.requested:
+            if self.writer is not None:
+                self.writer.save(state)
+            raise KeyboardInterrupt
+
+
+def _resume_checkpoint(run_dir: Path, log) -> dict:
+    """The latest readable checkpoint of ``run_dir`` (the previous one when the latest is
+    truncated or corrupt, saying so)."""
+    latest, previous = run_dir / CHECKPOINT, run_dir / PREVIOUS_CHECKPOINT
+    try:
+        return load_checkpoint(latest)
+    except (ValueError, FileNotFoundError) as e:
+        if not previous.is_file():
+            raise ValueError(f"cannot resume {run_dir}: {e}") from None
+        if log:
+            log(f"note: {e}; resuming from {previous}")
+        return load_checkpoint(previous)
 
 
 def check_writable(directory: str | Path, what: str) -> Path:
@@ -229,6 +279,8 @@ def run(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     log: Callable[[str], None] | None = print,
+    resume: bool = False,
+    checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
 ) -> dict:
     """Train the run ``cfg`` describes; with ``run_dir``, record it there (created if needed).
 
@@ -238,6 +290,13 @@ def run(
     resolved config (written to ``config.toml``) names the data set and task actually used,
     every model argument (defaults included) and the teacher's absolute folder. Every check
     (device, data, model, teacher) passes before ``run_dir`` is created.
+
+    Checkpoints (all ``fit`` needs to continue) are written atomically every
+    ``checkpoint_every`` steps and after every epoch, keeping the one before. ``resume``:
+    continue the interrupted run in ``run_dir`` (same configuration, checked against its
+    ``config.toml``) from its latest readable checkpoint, to the same final weights and metrics
+    as an uninterrupted run. The first Ctrl-C stops after the step in progress, writes a
+    checkpoint and raises :class:`RunInterrupted` saying how to resume.
     """
     requested = cfg.digest()
     check_device(cfg.train.device)
@@ -267,7 +326,18 @@ def run(
     if log:
         log(f"{cfg.name}: {num_params:,} trainable parameters on {data.summary()}")
         cbs.append(PrintLogger(log, metric=task.primary))
-    if run_dir is not None:
+    ckpt = None
+    if resume:
+        if run_dir is None or not (Path(run_dir) / "config.toml").is_file():
+            raise ValueError(f"cannot resume {run_dir}: not a run folder (no config.toml)")
+        run_dir = Path(run_dir)
+        if (run_dir / "config.toml").read_text() != cfg.to_toml():
+            raise ValueError(f"cannot resume {run_dir}: its config.toml describes another "
+                             "configuration than the one given")
+        ckpt = _resume_checkpoint(run_dir, log)
+        writer = MetricsWriter(run_dir, checkpoint_every)
+        cbs.append(writer)
+    elif run_dir is not None:
         toml = cfg.to_toml()  # every check passes before anything is written
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -283,14 +353,16 @@ def run(
                      "test": len(data.x_test)},
             "task": repr(task), "git": git_hash(Path(__file__).parent),
             "torch": torch.__version__, "python": platform.python_version()})
-        writer = MetricsWriter(run_dir)
+        writer = MetricsWriter(run_dir, checkpoint_every)
         cbs.append(writer)
     torch.manual_seed(cfg.seed)
     t = cfg.train
     loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
                                 pin_memory=torch.device(t.device).type == "cuda")
+    stop = _StopOnSignal(writer)
     try:
-        history = fit(model, loaders, task, t, cbs, progress=progress)
+        with stop:
+            history = fit(model, loaders, task, t, [*cbs, stop], progress=progress, resume=ckpt)
     except KeyboardInterrupt:
         raise RunInterrupted(run_dir, writer) from None
     return {"config": cfg, "history": history, "num_params": history["num_params"],

@@ -1,5 +1,6 @@
 """fit(model, loaders, task, config, callbacks): schedules, NaN guard, callbacks, checkpoints."""
 
+import copy
 import itertools
 import json
 
@@ -255,3 +256,68 @@ def test_a_one_shot_generator_over_several_epochs_is_a_clear_error(digits):
     with pytest.raises(ValueError, match="no batches in epoch 1"):
         fit(DCNN(64, 10), {"train": _Stream([])}, Classification(),
             TrainConfig(epochs=1, schedule="constant"), progress=False)
+
+
+@pytest.mark.parametrize("every", [7, None])  # mid-epoch checkpoints, and epoch ends only
+def test_a_resumed_fit_ends_exactly_where_an_uninterrupted_one_does(digits, tmp_path, every):
+    """Model, optimizer, meter, sampler position and every RNG (dropout draws here) are in the
+    checkpoint: resuming from each one reproduces the uninterrupted run bit for bit."""
+    cfg = TrainConfig(epochs=3, batch_size=100)
+
+    def build():
+        torch.manual_seed(0)
+        return DCNN(64, 10, depth=2, dropout=0.2), _loaders(digits, cfg)
+
+    class Keep(Callback):  # every checkpoint the writer saves, in memory
+        def __init__(self):
+            self.saved = []
+
+        def on_step_end(self, state):
+            if every and state.step % every == 0 and state.batch:
+                self.saved.append(copy.deepcopy(state.checkpoint()))
+
+        def on_epoch_end(self, state):
+            self.saved.append(copy.deepcopy(state.checkpoint()))
+
+    model, loaders = build()
+    keep = Keep()
+    full = fit(model, loaders, Classification(), cfg, [keep, MetricsWriter(tmp_path, every)],
+               progress=False)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3 * len(loaders["train"])
+    assert (tmp_path / "checkpoint.prev.pt").is_file()
+    mids = [c for c in keep.saved if c["batch"]]
+    assert bool(mids) == bool(every)
+    for ckpt in keep.saved[:-1]:
+        model2, loaders2 = build()
+        torch.manual_seed(123)  # whatever the caller's RNG: the checkpoint's is restored
+        again = fit(model2, loaders2, Classification(), cfg, progress=False,
+                    resume=_through_disk(ckpt, tmp_path))
+        assert again["final"] == full["final"], (ckpt["epoch"], ckpt["batch"])
+        assert [e["train_loss"] for e in again["epochs"]] == [e["train_loss"] for e in
+                                                               full["epochs"]]
+        for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values(),
+                             strict=True):
+            assert torch.equal(a, b), k
+
+
+def _through_disk(ckpt, tmp_path):
+    save_checkpoint(tmp_path / "c.pt", ckpt)
+    return load_checkpoint(tmp_path / "c.pt")
+
+
+def test_resume_refuses_a_checkpoint_of_another_setup(digits):
+    cfg = TrainConfig(epochs=1, batch_size=100)
+    model = DCNN(64, 10, depth=1)
+    keep = []
+
+    class Grab(Callback):
+        def on_epoch_end(self, state):
+            keep.append(state.checkpoint())
+
+    fit(model, _loaders(digits, cfg), Classification(), cfg, [Grab()], progress=False)
+    with pytest.raises(ValueError, match="1-epoch run, this one has 2"):
+        fit(DCNN(64, 10, depth=1), _loaders(digits, cfg), Classification(),
+            TrainConfig(epochs=2, batch_size=100), progress=False, resume=keep[0])
+    with pytest.raises(ValueError, match="cannot resume from this checkpoint"):
+        fit(DCNN(64, 10, depth=2), _loaders(digits, cfg), Classification(), cfg,
+            progress=False, resume=keep[0])

@@ -17,15 +17,36 @@ __all__ = ["EpochBatches", "SequentialBatches", "in_memory_loaders", "tensor_loa
 
 class EpochBatches(Sampler):
     """Index batches of a fresh random permutation of ``range(n)`` every epoch, drawn from
-    ``generator`` (one ``randperm`` per epoch: the same seed gives the same batches)."""
+    ``generator`` (one ``randperm`` per epoch: the same seed gives the same batches).
+
+    Resumable: :meth:`state_dict` holds the generator's state at the start of the epoch in
+    progress and now; :meth:`resume` makes the next epoch replay an epoch from its start state
+    and skip the batches already trained on — the order an uninterrupted run would see."""
 
     def __init__(self, n: int, batch_size: int, generator: torch.Generator) -> None:
         self.n, self.batch_size, self.generator = n, batch_size, generator
+        self._epoch_start = generator.get_state()
+        self._resume: tuple[torch.Tensor, int] | None = None
 
     def __iter__(self) -> Iterator[torch.Tensor]:
+        skip = 0
+        if self._resume is not None:
+            start, skip = self._resume
+            self.generator.set_state(start)
+            self._resume = None
+        self._epoch_start = self.generator.get_state()
         perm = torch.randperm(self.n, generator=self.generator)
-        for i in range(0, self.n, self.batch_size):
+        for i in range(skip * self.batch_size, self.n, self.batch_size):
             yield perm[i:i + self.batch_size]
+
+    def state_dict(self) -> dict:
+        return {"epoch_start": self._epoch_start.clone(), "now": self.generator.get_state()}
+
+    def resume(self, state: dict, batches_done: int) -> None:
+        """Continue from ``state``: mid-epoch (``batches_done > 0``) replay the epoch that was
+        in progress without its first ``batches_done`` batches, else start the next epoch."""
+        self._resume = ((state["epoch_start"], batches_done) if batches_done
+                        else (state["now"], 0))
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)

@@ -21,7 +21,7 @@ from ..config import RunConfig, apply_overrides, assign
 from ..data import DatasetSpec, resolve_dataset
 from ..registry import register
 from ..runs import count_params, load_data, resolve_config, run
-from ..train import NonFiniteLossError, write_json
+from ..train import CHECKPOINT, PREVIOUS_CHECKPOINT, NonFiniteLossError, write_json
 
 __all__ = ["Experiment", "aggregate", "budget_config", "markdown_table", "paper_table",
            "register_experiment", "run_experiment"]
@@ -91,6 +91,13 @@ def _finished(run_dir: Path, digest: str) -> dict | None:
         return {"diverged": (_read_json(run_dir / "diverged.json") or {}).get("error", "")}
     m = _read_json(run_dir / "metrics.json")
     return m if m and "final" in m else None
+
+
+def _interrupted(run_dir: Path, digest: str) -> bool:
+    """An unfinished run of exactly this config with a checkpoint to continue from."""
+    rec = _read_json(run_dir / "run.json") or {}
+    return rec.get("requested_digest") == digest and any(
+        (run_dir / name).is_file() for name in (CHECKPOINT, PREVIOUS_CHECKPOINT))
 
 
 def aggregate(rows: list[dict]) -> list[dict]:
@@ -248,12 +255,15 @@ def run_experiment(
                "model": cfg.model.to_dict(), "dataset": cfg.data.name,
                "epochs": cfg.train.epochs}
         if done is None:
-            if run_dir.exists():  # another config's run: replace it
+            resume = _interrupted(run_dir, cfg.digest())
+            if resume:
+                log(f"{cfg.name} seed {seed}: resuming the interrupted run")
+            elif run_dir.exists():  # another config's run: replace it
                 log(f"{cfg.name} seed {seed}: settings differ from the finished run; rerunning")
                 shutil.rmtree(run_dir)
             try:
                 done = run(cfg, run_dir=run_dir, data=data_for(cfg, key), teacher_root=exp_runs,
-                           progress=False, log=None)["history"]
+                           progress=False, log=None, resume=resume)["history"]
             except NonFiniteLossError as e:  # a diverged run is a result
                 write_json(run_dir / "diverged.json",
                            {"error": str(e), "requested_digest": cfg.digest()})

@@ -8,13 +8,18 @@ only (a change to ``run``, which today attaches them unconditionally).
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
-from .checkpoint import save_checkpoint, write_json
+from .checkpoint import get_rng_state, save_checkpoint, write_json
+
+#: file names in a run folder: the latest checkpoint and the one before it
+CHECKPOINT, PREVIOUS_CHECKPOINT = "checkpoint.pt", "checkpoint.prev.pt"
 
 __all__ = ["Callback", "MetricsWriter", "PrintLogger", "TrainState"]
 
@@ -29,11 +34,27 @@ class TrainState:
     step: int = 0  # optimisation steps done
     total_steps: int = 0
     history: dict = field(default_factory=dict)
+    batch: int = 0  # batches done in the epoch in progress (0 between epochs)
+    meter: object = None  # the epoch in progress's training meter
+    sampler: object = None  # the training sampler when it is resumable (state_dict/resume)
 
     @property
     def record(self) -> dict:
         """The last epoch's metrics."""
         return self.history["epochs"][-1]
+
+    def checkpoint(self) -> dict:
+        """Everything an interrupted ``fit`` needs to continue as if it had not stopped:
+        model, optimizer, counters, history, the epoch's meter, the sampler's position and
+        every RNG (:func:`compactnn.train.fit` ``resume=``). As with ``state_dict()``, the
+        model's and optimizer's tensors are the live ones: save (or copy) it before training
+        goes on."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "epoch": self.epoch, "step": self.step, "batch": self.batch,
+                "history": copy.deepcopy(self.history), "rng": get_rng_state(),
+                "meter": None if self.meter is None or not self.batch
+                else copy.deepcopy(self.meter.state_dict()),
+                "sampler": None if self.sampler is None else self.sampler.state_dict()}
 
 
 class Callback:
@@ -62,21 +83,32 @@ class PrintLogger(Callback):
 
 class MetricsWriter(Callback):
     """``metrics.json`` (the history) after every epoch and at the end, and ``checkpoint.pt``
-    (model, optimizer, epoch, step) after every epoch, each written atomically."""
+    (:meth:`TrainState.checkpoint`: all a resumed run needs) after every epoch and every
+    ``every_steps`` steps, each written atomically; the one before is kept as
+    ``checkpoint.prev.pt`` (a crash while writing leaves a good one)."""
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, every_steps: int | None = None) -> None:
         self.run_dir = Path(run_dir)
-        #: the checkpoint written last and the epoch it holds (``None`` before the first)
+        self.every_steps = every_steps
+        #: the checkpoint written last, its epoch and step (``None`` before the first)
         self.last_checkpoint: Path | None = None
         self.last_epoch: int | None = None
+        self.last_step: int | None = None
+
+    def save(self, state: TrainState) -> None:
+        path = self.run_dir / CHECKPOINT
+        if path.exists():
+            os.replace(path, self.run_dir / PREVIOUS_CHECKPOINT)
+        save_checkpoint(path, state.checkpoint())
+        self.last_checkpoint, self.last_epoch, self.last_step = path, state.epoch, state.step
+
+    def on_step_end(self, state):
+        if self.every_steps and state.step % self.every_steps == 0 and state.batch:
+            self.save(state)
 
     def on_epoch_end(self, state):
         write_json(self.run_dir / "metrics.json", state.history)
-        path = self.run_dir / "checkpoint.pt"
-        save_checkpoint(path, {"model": state.model.state_dict(),
-                               "optimizer": state.optimizer.state_dict(),
-                               "epoch": state.epoch, "step": state.step})
-        self.last_checkpoint, self.last_epoch = path, state.epoch
+        self.save(state)
 
     def on_train_end(self, state):
         write_json(self.run_dir / "metrics.json", state.history)

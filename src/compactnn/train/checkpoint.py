@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-__all__ = ["git_hash", "load_checkpoint", "save_checkpoint", "write_json", "write_text"]
+__all__ = ["get_rng_state", "git_hash", "load_checkpoint", "save_checkpoint", "set_rng_state",
+           "write_json", "write_text"]
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -47,11 +51,46 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     _atomic_write(Path(path), lambda f: torch.save(state, f))
 
 
+def get_rng_state() -> dict:
+    """Every random number generator training draws from — torch (CPU and each CUDA device),
+    numpy's global one, Python's ``random`` — as tensors and plain containers (loadable with
+    ``weights_only``)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": _plain(random.getstate())}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+    random.setstate(_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _plain(x):
+    return [_plain(v) for v in x] if isinstance(x, tuple | list) else x
+
+
+def _tuples(x):
+    return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint with ``weights_only=True`` (no arbitrary code execution)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive: a torn one is not
+        raise ValueError(f"cannot load checkpoint {path}: truncated or not a PyTorch checkpoint")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt zip, pickle refused by weights_only, truncated file...

@@ -12,6 +12,7 @@ from torch import nn
 from .._optional import progress_bar
 from ..config import TrainConfig
 from .callbacks import Callback, TrainState
+from .checkpoint import set_rng_state
 from .schedules import lr_at, make_optimizer
 from .tasks import Task
 
@@ -65,6 +66,29 @@ def _steps_per_epoch(loader, cfg: TrainConfig) -> int | None:
     return min(n, cfg.steps_per_epoch)
 
 
+def _resume(ckpt: dict, model: nn.Module, opt, sampler, cfg: TrainConfig):
+    """Load a :meth:`TrainState.checkpoint` into ``model``, ``opt`` and ``sampler``; return
+    ``(step, epochs done, batches done in the epoch in progress, history)``."""
+    try:
+        step, epochs, batches, history = (int(ckpt["step"]), int(ckpt["epoch"]),
+                                          int(ckpt["batch"]), ckpt["history"])
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"cannot resume from this checkpoint: {type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    if history.get("epochs_planned") != cfg.epochs or epochs > cfg.epochs:
+        raise ValueError(f"cannot resume: the checkpoint is of a {history.get('epochs_planned')}"
+                         f"-epoch run, this one has {cfg.epochs}")
+    if batches:
+        if sampler is None or ckpt.get("sampler") is None:
+            raise ValueError("cannot resume in the middle of an epoch: the training loader's "
+                             "sampler has no state (resume from an end-of-epoch checkpoint)")
+    if sampler is not None and ckpt.get("sampler") is not None:
+        sampler.resume(ckpt["sampler"], batches)
+    return step, epochs, batches, history
+
+
 def fit(
     model: nn.Module,
     loaders: Mapping[str, Iterable],
@@ -74,6 +98,7 @@ def fit(
     *,
     progress: bool = True,
     sync_every: int | None = None,
+    resume: dict | None = None,
 ) -> dict:
     """Train ``model`` on ``loaders["train"]`` and evaluate it on every other loader after
     each epoch; return the history.
@@ -97,7 +122,12 @@ def fit(
     ``constant``. A one-shot iterator (a generator) cannot be re-iterated: over several epochs
     it needs ``steps_per_epoch``; otherwise pass a DataLoader or a re-iterable.
 
-    The caller seeds (``torch.manual_seed``) and builds the loaders.
+    The caller seeds (``torch.manual_seed``) and builds the loaders. ``resume``: a checkpoint
+    from :meth:`TrainState.checkpoint` (what :class:`MetricsWriter` saves) of this same setup;
+    training continues where it stopped — model, optimizer, history, the epoch's meter, every
+    RNG and, mid-epoch, the training sampler's position (samplers with ``state_dict``/
+    ``resume``, such as :class:`~compactnn.data.EpochBatches`) — to the same result as an
+    uninterrupted run.
     """
     if "train" not in loaders:
         raise ValueError("fit needs a 'train' loader")
@@ -125,21 +155,40 @@ def fit(
     num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     history: dict = {"num_params": num_params, "epochs": [], "epochs_planned": cfg.epochs,
                      "task": type(task).__name__, "primary": task.primary}
-    state = TrainState(model=model, optimizer=opt, total_steps=total, history=history)
-    step = 0
+    sampler = getattr(loaders["train"], "sampler", None)
+    sampler = sampler if callable(getattr(sampler, "resume", None)) else None
+    state = TrainState(model=model, optimizer=opt, total_steps=total, history=history,
+                       sampler=sampler)
+    step, done_epochs, done_batches, meter_state, rng = 0, 0, 0, None, None
+    if resume is not None:
+        step, done_epochs, done_batches, history = _resume(resume, model, opt, sampler, cfg)
+        meter_state, rng = (resume["meter"] if done_batches else None), resume["rng"]
+        state.history, state.step, state.epoch = history, step, done_epochs
     lr = cfg.lr
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(done_epochs + 1, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
         meter = task.meter()
+        if meter_state is not None:  # the interrupted epoch's sums so far
+            meter.load_state_dict(meter_state)
+        first, meter_state, done_batches = done_batches, None, 0
+        state.meter, state.batch = meter, first
         bad: torch.Tensor | None = None  # any non-finite loss since the last check
         checked = step
         batches = loaders["train"]
+        if rng is not None and not first:  # checkpointed between epochs: before the
+            set_rng_state(rng)  # DataLoader's iterator draws its seed, as it was then
+            rng = None
+        batches = iter(batches)
+        if rng is not None:  # mid-epoch: that draw had happened before the checkpoint
+            set_rng_state(rng)
+            rng = None
         if cfg.steps_per_epoch is not None:  # the epoch's length, whatever the loader's
-            batches = islice(batches, steps_per_epoch)
-        bar = progress_bar(batches, total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
+            batches = islice(batches, steps_per_epoch - first)
+        bar = progress_bar(batches, total=None if steps_per_epoch is None
+                           else steps_per_epoch - first, desc=f"epoch {epoch}/{cfg.epochs}",
                            leave=False, disable=not progress, mininterval=0.5)
-        for b, batch in enumerate(bar):
+        for b, batch in enumerate(bar, start=first):
             xb, yb = _to(batch, device)
             lr = lr_at(cfg, step, total) if total else cfg.lr
             for group in opt.param_groups:
@@ -164,7 +213,7 @@ def fit(
             opt.step()
             step += 1
             meter.update(out, yb, loss)
-            state.step = step
+            state.step, state.batch = step, b + 1
             for cb in callbacks:
                 cb.on_step_end(state)
         if bad is not None and bad.item():
@@ -183,7 +232,7 @@ def fit(
                 metrics = evaluate(model, loader, task, cfg.device, split=split)
                 rec.update({f"{split}_{k}": v for k, v in metrics.items()})
         history["epochs"].append(rec)
-        state.epoch = epoch
+        state.epoch, state.batch = epoch, 0
         for cb in callbacks:
             cb.on_epoch_end(state)
     last = history["epochs"][-1]

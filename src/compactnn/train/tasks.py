@@ -43,6 +43,14 @@ class Meter(ABC):
     def update(self, output: Tensor, target: Tensor, loss: Tensor) -> None:
         """Add a batch: the model's output, the targets and the batch's mean loss."""
 
+    def state_dict(self) -> dict:
+        """The running sums (tensors, lists of tensors, ints): what a checkpoint taken in the
+        middle of an epoch must hold for the epoch's metrics to come out the same."""
+        return dict(vars(self))
+
+    def load_state_dict(self, state: dict) -> None:
+        vars(self).update(state)
+
     def compute(self) -> dict[str, float]:
         n = max(self.n, 1)
         return {"loss": 0.0 if self.loss_sum is None else self.loss_sum.item() / n}
