@@ -56,7 +56,7 @@ def test_short_training_on_real_data_is_well_above_chance(tmp_path):
     acc = res["history"]["final"]["test_acc"]
     assert acc > (0.75 if name == "fashion-mnist" else 0.85), acc
     assert {p.name for p in tmp_path.iterdir()} == {"config.toml", "run.json", "metrics.json",
-                                                    "checkpoint.pt"}
+                                                    "checkpoint.pt", "checkpoint.prev.pt"}
 
 
 def test_distillation_from_a_teacher_run(tmp_path, digits):
