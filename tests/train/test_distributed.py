@@ -59,6 +59,8 @@ def test_a_last_batch_smaller_than_the_world_leaves_some_shares_empty():
                                        world_size=4)) for r in range(4)]
     assert [len(s[-1]) for s in shards] == [1, 0, 0, 0]
     assert [len(s[0]) for s in shards] == [1, 1, 1, 1]
+    sampler = ShardedEpochBatches(9, 4, torch.Generator(), rank=3, world_size=4)
+    assert [(len(b), sampler.global_size) for b in sampler] == [(1, 4), (1, 4), (0, 1)]
 
 
 def test_sharded_batches_refuse_a_batch_smaller_than_the_world_and_bad_ranks():
@@ -204,7 +206,9 @@ WORKER = textwrap.dedent('''
             cfg = TrainConfig(epochs=2, batch_size=99, optimizer=opt, lr=lr, device=info.device,
                               schedule="cosine")
             loaders = sharded_loaders(data, cfg.batch_size, 128, seed=1, info=info)
-            task = DistributedTask(Classification())
+            # SGD: global sizes from the sampler; Adam: all-reduced every step
+            task = DistributedTask(Classification(),
+                                   loaders["train"].sampler if opt == "sgd" else None)
             hist = fit(wrap_model(model, info), loaders, task, cfg, progress=False)
             result[opt] = hist["epochs"]
             states[opt] = unwrap_model(model).state_dict()
