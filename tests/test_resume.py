@@ -103,3 +103,28 @@ def test_reproduce_continues_an_unfinished_run_instead_of_restarting_it(tmp_path
     out = capsys.readouterr().out
     assert out.count("resuming the interrupted run") == 1 and "rerunning" not in out
     assert [r["test"] for r in json.loads(res.read_text())["rows"]] == [r["test"] for r in first]
+
+
+def test_torchrun_two_processes_train_as_one_with_the_same_global_batch(tmp_path):
+    """`torchrun --nproc_per_node 2 -m compactnn train`: DDP over gloo, each rank a share of
+    every global batch (51 does not divide the 1,347 examples), metrics reduced, only rank 0
+    writing — the same run folder contents as one process, to float rounding."""
+    args = ["train", "--model", "dcnn", "--depth", "2", "--width", "128", "--dataset", "digits",
+            "--epochs", "2", "--batch-size", "51", "--checkpoint-every", "10", "--no-progress"]
+    assert main(args + ["--runs-dir", str(tmp_path / "one")]) == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK")}
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", "-m", "compactnn", *args, "--runs-dir",
+                          str(tmp_path / "two")], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("run written to") == 1  # rank 0 only
+    one, two = _only_run(tmp_path / "one"), _only_run(tmp_path / "two")
+    m1, m2 = (json.loads((r / "metrics.json").read_text())["final"] for r in (one, two))
+    assert m1.keys() == m2.keys()
+    for k in m1:  # accuracies: the same predictions; losses to float rounding
+        assert abs(m1[k] - m2[k]) < (1e-9 if k.endswith("acc") else 1e-5), (k, m1[k], m2[k])
+    w1, w2 = (load_checkpoint(r / "checkpoint.pt")["model"] for r in (one, two))
+    assert w1.keys() == w2.keys()  # saved without DDP's "module." prefix
+    worst = max((w1[k] - w2[k]).abs().max().item() for k in w1)
+    assert worst < 1e-5, worst

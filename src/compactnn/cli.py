@@ -20,6 +20,7 @@ from .registry import available, capabilities, get
 from .runs import DEFAULT_CHECKPOINT_EVERY, check_writable
 from .runtime import keep_freed_memory
 from .train import NonFiniteLossError
+from .train.distributed import destroy_distributed, init_distributed
 
 #: shortcut flag → (config path, argparse options); applied only when given
 _DATA_FLAGS = {
@@ -143,9 +144,11 @@ def _cmd_train(args) -> int:
         run_dir = Path(args.resume)
         if not (run_dir / "config.toml").is_file():
             raise ValueError(f"--resume {run_dir}: not a run folder (no config.toml)")
-        res = run(RunConfig.load(run_dir / "config.toml"), run_dir=run_dir, resume=True,
-                  progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
-        return _report_run(res)
+        cfg = RunConfig.load(run_dir / "config.toml")
+        info = init_distributed(cfg.train.device)
+        res = run(cfg, run_dir=run_dir, resume=True, progress=not args.no_progress,
+                  checkpoint_every=args.checkpoint_every, dist=info)
+        return _report_run(res, info)
     if args.config is not None:
         base = RunConfig.load(args.config)
     else:
@@ -157,10 +160,11 @@ def _cmd_train(args) -> int:
         print(preview_config(cfg).to_toml(), end="")
         return 0
     check_writable(args.runs_dir, "--runs-dir")
-    run_dir = new_run_dir(args.runs_dir, cfg.name)
+    info = init_distributed(cfg.train.device)  # under torchrun: this rank; else one process
+    run_dir = new_run_dir(args.runs_dir, cfg.name) if info.is_main else None
     res = run(cfg, run_dir=run_dir, progress=not args.no_progress,
-              checkpoint_every=args.checkpoint_every)
-    return _report_run(res)
+              checkpoint_every=args.checkpoint_every, dist=info)
+    return _report_run(res, info)
 
 
 def _flags_given(args) -> list[str]:
@@ -170,7 +174,9 @@ def _flags_given(args) -> list[str]:
             + ["--set"] * bool(args.set) + ["--layer-kw"] * bool(args.layer_kw))
 
 
-def _report_run(res: dict) -> int:
+def _report_run(res: dict, info) -> int:
+    if not info.is_main:
+        return 0
     h, primary = res["history"], res["history"]["primary"]
     print(f"parameters {res['num_params']:,}  final test {primary} "
           f"{h['final'][f'test_{primary}']:.4f}  time/epoch {h['time_per_epoch_s']:.1f}s")
@@ -335,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     cmds = {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare,
             "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report}
     try:
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and args.command != "train":
+            raise ValueError(f"under torchrun only 'compactnn train' runs data-parallel so far; "
+                             f"run '{args.command}' as one process")
         return cmds[args.command](args)
     except BrokenPipeError:  # `compactnn list | head`: the reader left; nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -363,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
               "compactnn: rerun with COMPACTNN_DEBUG=1 for the traceback and report it)",
               file=sys.stderr)
         return 1
+    finally:
+        destroy_distributed()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ versions), ``metrics.json`` (the history) and ``checkpoint.pt``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -40,6 +41,13 @@ from .train import (
     write_json,
     write_text,
 )
+from .train.distributed import (
+    DistInfo,
+    DistributedTask,
+    sharded_loaders,
+    unwrap_model,
+    wrap_model,
+)
 
 #: checkpoint every this many optimisation steps (and after every epoch)
 DEFAULT_CHECKPOINT_EVERY = 500
@@ -70,10 +78,11 @@ class RunInterrupted(KeyboardInterrupt):
 
 class _StopOnSignal(Callback):
     """The first SIGINT asks training to stop after the step in progress, with a checkpoint
-    (a second one interrupts at once)."""
+    (a second one interrupts at once). Under torchrun the ranks agree on the step (a flag
+    all-reduced every step), so none is left waiting in a collective."""
 
-    def __init__(self, writer: MetricsWriter | None) -> None:
-        self.writer, self.requested, self.previous = writer, False, None
+    def __init__(self, writer: MetricsWriter | None, info: DistInfo) -> None:
+        self.writer, self.info, self.requested, self.previous = writer, info, False, None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -89,6 +98,10 @@ class _StopOnSignal(Callback):
         signal.signal(signal.SIGINT, self.previous)  # a second Ctrl-C: at once
 
     def on_step_end(self, state):
+        if self.info.distributed:
+            flag = torch.tensor([float(self.requested)])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            self.requested = bool(flag.item())
         if self.requested:
             if self.writer is not None:
                 self.writer.save(state)
@@ -281,6 +294,7 @@ def run(
     log: Callable[[str], None] | None = print,
     resume: bool = False,
     checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
+    dist: DistInfo | None = None,
 ) -> dict:
     """Train the run ``cfg`` describes; with ``run_dir``, record it there (created if needed).
 
@@ -297,7 +311,15 @@ def run(
     ``config.toml``) from its latest readable checkpoint, to the same final weights and metrics
     as an uninterrupted run. The first Ctrl-C stops after the step in progress, writes a
     checkpoint and raises :class:`RunInterrupted` saying how to resume.
+
+    ``dist`` (:func:`~compactnn.train.distributed.init_distributed` under torchrun): every rank
+    calls ``run`` with the same config; each trains on its share of every global batch of
+    ``train.batch_size`` examples through DistributedDataParallel, metrics are reduced over the
+    ranks, and only rank 0 logs and writes the run folder (the other ranks read it to resume).
     """
+    info = dist if dist is not None else DistInfo(device=cfg.train.device)
+    if not info.is_main:
+        log, progress = None, False
     requested = cfg.digest()
     check_device(cfg.train.device)
     if data is None:
@@ -335,9 +357,10 @@ def run(
             raise ValueError(f"cannot resume {run_dir}: its config.toml describes another "
                              "configuration than the one given")
         ckpt = _resume_checkpoint(run_dir, log)
-        writer = MetricsWriter(run_dir, checkpoint_every)
-        cbs.append(writer)
-    elif run_dir is not None:
+        if info.is_main:
+            writer = MetricsWriter(run_dir, checkpoint_every)
+            cbs.append(writer)
+    elif run_dir is not None and info.is_main:
         toml = cfg.to_toml()  # every check passes before anything is written
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -356,15 +379,24 @@ def run(
         writer = MetricsWriter(run_dir, checkpoint_every)
         cbs.append(writer)
     torch.manual_seed(cfg.seed)
-    t = cfg.train
-    loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
-                                pin_memory=torch.device(t.device).type == "cuda")
-    stop = _StopOnSignal(writer)
+    t = cfg.train  # under torchrun "cuda" is this rank's cuda:LOCAL_RANK (not recorded)
+    t = dataclasses.replace(t, device=info.device) if info.distributed else t
+    pin = torch.device(t.device).type == "cuda"
+    if info.distributed:  # this rank's shares; gradients and metrics as for the global batch
+        loaders = sharded_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed, info,
+                                  pin_memory=pin)
+        task = DistributedTask(task)
+        model = wrap_model(model.to(t.device), info)
+    else:
+        loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
+                                    pin_memory=pin)
+    stop = _StopOnSignal(writer, info)
     try:
         with stop:
             history = fit(model, loaders, task, t, [*cbs, stop], progress=progress, resume=ckpt)
     except KeyboardInterrupt:
-        raise RunInterrupted(run_dir, writer) from None
+        raise RunInterrupted(run_dir if info.is_main else None, writer) from None
+    model = unwrap_model(model)
     return {"config": cfg, "history": history, "num_params": history["num_params"],
             "model": model, "run_dir": None if run_dir is None else str(run_dir)}
 

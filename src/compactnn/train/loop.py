@@ -13,6 +13,7 @@ from .._optional import progress_bar
 from ..config import TrainConfig
 from .callbacks import Callback, TrainState
 from .checkpoint import set_rng_state
+from .distributed import unwrap_model
 from .schedules import lr_at, make_optimizer
 from .tasks import Task
 
@@ -157,11 +158,12 @@ def fit(
                      "task": type(task).__name__, "primary": task.primary}
     sampler = getattr(loaders["train"], "sampler", None)
     sampler = sampler if callable(getattr(sampler, "resume", None)) else None
-    state = TrainState(model=model, optimizer=opt, total_steps=total, history=history,
+    inner = unwrap_model(model)  # what callbacks save and evaluation runs (no DDP hooks)
+    state = TrainState(model=inner, optimizer=opt, total_steps=total, history=history,
                        sampler=sampler)
     step, done_epochs, done_batches, meter_state, rng = 0, 0, 0, None, None
     if resume is not None:
-        step, done_epochs, done_batches, history = _resume(resume, model, opt, sampler, cfg)
+        step, done_epochs, done_batches, history = _resume(resume, inner, opt, sampler, cfg)
         meter_state, rng = (resume["meter"] if done_batches else None), resume["rng"]
         state.history, state.step, state.epoch = history, step, done_epochs
     lr = cfg.lr
@@ -229,7 +231,7 @@ def fit(
         rec.update({f"train_{k}": v for k, v in meter.compute().items()})
         for split, loader in loaders.items():
             if split != "train" and loader is not None:
-                metrics = evaluate(model, loader, task, cfg.device, split=split)
+                metrics = evaluate(inner, loader, task, cfg.device, split=split)
                 rec.update({f"{split}_{k}": v for k, v in metrics.items()})
         history["epochs"].append(rec)
         state.epoch, state.batch = epoch, 0
