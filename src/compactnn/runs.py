@@ -385,7 +385,7 @@ def run(
     if info.distributed:  # this rank's shares; gradients and metrics as for the global batch
         loaders = sharded_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed, info,
                                   pin_memory=pin)
-        task = DistributedTask(task)
+        task = DistributedTask(task, loaders["train"].sampler)  # global batch sizes from it
         model = wrap_model(model.to(t.device), info)
     else:
         loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
