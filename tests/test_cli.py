@@ -145,3 +145,9 @@ def test_a_missing_optional_dependency_names_the_extra(monkeypatch, capsys, tmp_
     err = capsys.readouterr().err
     assert err.count("pip install 'compactnn[experiments]'") == 1, err
     assert "for the digits data set" in err and len(err.strip().splitlines()) == 1
+
+
+def test_only_train_runs_under_torchrun_so_far(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["compare", "--quick"]) == 2
+    assert "under torchrun only 'compactnn train' runs data-parallel" in capsys.readouterr().err
