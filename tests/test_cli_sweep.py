@@ -138,7 +138,7 @@ def test_the_sweep_covers_every_registered_name():
     (["train", "--config", "/nonexistent/config.toml"], "/nonexistent/config.toml"),
     (["train", "--runs-dir", "/proc/compactnn-cannot-write-here"], "--runs-dir"),
     (["train", "--lr", "1e39"], "at most 1e30"),  # overflowed float32 in the optimizer
-    (["train", "--model", "mlp", "--layer-kw", "bias=maybe"], "bias must be of type bool"),
+    (["train", "--model", "mlp", "--layer-kw", "bias=maybe"], "bias must be true or false"),
     (["families", "--quick", "--dataset", "digits", "--families", "dc", "--width", "0"],
      "width"),
     (["reproduce", "compression", "--quick", "--seeds", "0", "0"], "distinct"),

@@ -68,12 +68,16 @@ def _mapping(section: str, name: str, v: Any) -> types.MappingProxyType:
 
 
 def _annotations(cls) -> dict[str, Any]:
-    """Parameter annotations of a builder (a class: its ``__init__`` and those its
-    ``**kwargs`` lead to)."""
+    """Parameter types of a builder (a class: its ``__init__`` and those its ``**kwargs``
+    lead to): the annotations, else the type of a ``bool``/``int``/``float``/``str``
+    default (the layers' keyword arguments are not annotated)."""
     hints: dict[str, Any] = {}
     fns = [c.__init__ for c in reversed(inspect.getmro(cls)) if "__init__" in vars(c)] \
         if inspect.isclass(cls) else [cls]
-    for fn in fns:
+    for fn in fns:  # base classes first: a subclass's types win
+        for p in inspect.signature(fn).parameters.values():
+            if p.annotation is p.empty and type(p.default) in (bool, int, float, str):
+                hints[p.name] = type(p.default)
         try:
             hints.update(typing.get_type_hints(fn))
         except (NameError, TypeError):  # unresolvable annotations: no type check for them
@@ -81,20 +85,30 @@ def _annotations(cls) -> dict[str, Any]:
     return hints
 
 
-def _check_args(section: str, owner: str, cls: Any, args: types.MappingProxyType
+def _check_args(section: str, owner: str, cls: Any, args: types.MappingProxyType, *,
+                given: frozenset = frozenset({"in_features", "num_classes", "input_shape"})
                 ) -> types.MappingProxyType:
-    """Every key must be a keyword of ``cls``; values are checked against its annotations."""
+    """Every key must be a keyword of ``cls`` other than those ``given`` by the caller (the
+    data's sizes); values are checked against its annotations. ``owner`` names ``cls`` in
+    messages (e.g. ``"'dcnn'"``)."""
     ok = accepted_kwargs(cls)
-    given_by_data = {"in_features", "num_classes"}
     if ok is not None:
         for key in args:
-            if key not in ok or key in given_by_data:
-                _bad(section, f"{owner!r} does not take {key!r}" + (
-                    "" if key in given_by_data else
-                    f" (it takes: {', '.join(sorted(ok - given_by_data - {'input_shape'}))})"))
+            if key not in ok or (key in given and key != "input_shape"):
+                _bad(section, f"{owner} does not take {key!r}" + (
+                    "" if key in given else
+                    f" (it takes: {', '.join(sorted(ok - given))})"))
     hints = _annotations(cls)
     return _freeze({k: _check_value(section, f"{owner}: {k}", hints[k], v) if k in hints else v
                     for k, v in args.items()})
+
+
+def check_kwargs(owner: str, cls: Any, kwargs: Any, *, section: str = "model",
+                 given: tuple[str, ...] = ("in_features", "out_features", "device", "dtype")
+                 ) -> dict:
+    """``kwargs`` for ``cls`` checked as config arguments are — unknown keys and values of the
+    wrong type are a ``ValueError`` naming ``owner`` — and normalised (ints for floats)."""
+    return dict(_check_args(section, owner, cls, kwargs, given=frozenset(given)))
 
 
 # --- typed fields ---------------------------------------------------------------------------
@@ -168,7 +182,7 @@ class ModelConfig:
     def __post_init__(self):
         _typed(self, "model")
         args = _mapping("model", "model", self.args)
-        object.__setattr__(self, "args", _check_args("model", self.name,
+        object.__setattr__(self, "args", _check_args("model", repr(self.name),
                                                      get("model", self.name), args))
 
     def to_dict(self) -> dict:
@@ -228,7 +242,7 @@ class TaskConfig:
         _typed(self, "task")
         object.__setattr__(self, "args", _mapping("task", "task", self.args))
         if self.name != "auto":
-            object.__setattr__(self, "args", _check_args("task", self.name,
+            object.__setattr__(self, "args", _check_args("task", repr(self.name),
                                                          get("task", self.name), self.args))
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             _bad("task", f"temperature must be a positive number, got {self.temperature!r}")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-
 from torch import Tensor, nn
 
+from ..config import check_kwargs
 from ..layers.registry import get_layer_class
-from ..registry import accepted_kwargs, register
+from ..registry import register
 from .activations import make_activation
 
 
@@ -66,7 +65,7 @@ class StructuredMLP(nn.Module):
         kw = dict(layer_kwargs or {})
         if init is not None:
             kw["init"] = init
-        _check_layer_kwargs(layer, hidden_cls, kw)
+        kw = check_kwargs(f"layer {layer!r}", hidden_cls, kw)
         self.config = dict(in_features=in_features, num_classes=num_classes, layer=layer,
                            width=width, depth=depth, activation=activation,
                            negative_slope=negative_slope, nonlinearity_every=nonlinearity_every,
@@ -116,24 +115,6 @@ class StructuredMLP(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-
-def _check_layer_kwargs(name: str, cls: type, kw: dict) -> None:
-    """A keyword the layer family does not take is an error naming the ones it does."""
-    accepted = accepted_kwargs(cls)
-    unknown = [] if accepted is None else sorted(set(kw) - accepted)
-    if unknown:
-        takes = sorted(accepted - {"in_features", "out_features", "device", "dtype"})
-        raise ValueError(f"layer {name!r} does not take {', '.join(map(repr, unknown))} "
-                         f"(it takes: {', '.join(takes)})")
-    defaults = {p.name: p.default for c in reversed(inspect.getmro(cls)) if "__init__" in vars(c)
-                for p in inspect.signature(c.__init__).parameters.values()}  # subclass wins
-    for key, value in kw.items():  # a value of another type than the default's
-        default = defaults.get(key)
-        wanted = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default))
-        if wanted and (type(value) not in wanted):
-            raise ValueError(f"layer {name!r}: {key} must be of type {type(default).__name__} "
-                             f"(default {default!r}), got {value!r}")
 
 
 @register("dcnn", kind="model")
