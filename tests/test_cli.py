@@ -147,7 +147,8 @@ def test_a_missing_optional_dependency_names_the_extra(monkeypatch, capsys, tmp_
     assert "for the digits data set" in err and len(err.strip().splitlines()) == 1
 
 
-def test_only_train_runs_under_torchrun_so_far(monkeypatch, capsys):
+def test_commands_that_train_nothing_refuse_torchrun(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["compare", "--quick"]) == 2
-    assert "under torchrun only 'compactnn train' runs data-parallel" in capsys.readouterr().err
+    for command in (["list"], ["report"]):
+        assert main(command) == 2
+        assert "trains nothing: run it as one process" in capsys.readouterr().err

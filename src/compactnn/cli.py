@@ -20,7 +20,7 @@ from .registry import available, capabilities, get
 from .runs import DEFAULT_CHECKPOINT_EVERY, check_writable
 from .runtime import keep_freed_memory
 from .train import NonFiniteLossError
-from .train.distributed import destroy_distributed, init_distributed
+from .train.distributed import broadcast_object, destroy_distributed, init_distributed
 
 #: shortcut flag → (config path, argparse options); applied only when given
 _DATA_FLAGS = {
@@ -161,7 +161,7 @@ def _cmd_train(args) -> int:
         return 0
     check_writable(args.runs_dir, "--runs-dir")
     info = init_distributed(cfg.train.device)  # under torchrun: this rank; else one process
-    run_dir = new_run_dir(args.runs_dir, cfg.name) if info.is_main else None
+    run_dir = broadcast_object(new_run_dir(args.runs_dir, cfg.name) if info.is_main else None)
     res = run(cfg, run_dir=run_dir, progress=not args.no_progress,
               checkpoint_every=args.checkpoint_every, dist=info)
     return _report_run(res, info)
@@ -197,7 +197,8 @@ def _cmd_compare(args) -> int:
 
     cfg = _build(base_config(args.quick), args, _DATA_FLAGS, _TRAIN_FLAGS)
     check_writable(args.runs_dir, "--runs-dir")
-    run_compare(cfg, quick=args.quick, runs_dir=args.runs_dir, progress=not args.no_progress)
+    run_compare(cfg, quick=args.quick, runs_dir=args.runs_dir, progress=not args.no_progress,
+                dist=init_distributed(cfg.train.device))
     return 0
 
 
@@ -217,7 +218,8 @@ def _cmd_families(args) -> int:
     if args.out_dir is not None:
         check_writable(args.out_dir, "--out-dir")
     run_families(cfg, families=fams, quick=args.quick, out_dir=args.out_dir,
-                 runs_dir=args.runs_dir, progress=not args.no_progress)
+                 runs_dir=args.runs_dir, progress=not args.no_progress,
+                 dist=init_distributed(cfg.train.device))
     return 0
 
 
@@ -236,12 +238,16 @@ def _cmd_reproduce(args) -> int:
         results = f"{args.runs_dir}/quick-results" if args.quick else "results"
     check_writable(args.runs_dir, "--runs-dir")
     check_writable(results, "--results-dir")
+    # the device every run trains on (experiments leave train.device to --set)
+    device = RunConfig.from_dict(apply_overrides(RunConfig().to_dict(), args.set)).train.device
+    info = init_distributed(device)
     for name in names:
-        print(f"== {name} ==")
+        if info.is_main:
+            print(f"== {name} ==")
         run_experiment(get("experiment", name), quick=args.quick, seeds=tuple(args.seeds),
                        assignments=_overrides(args, _DATA_FLAGS), overrides=args.set,
-                       runs_root=args.runs_dir,
-                       results_root=results, progress=not args.no_progress)
+                       runs_root=args.runs_dir, results_root=results,
+                       progress=not args.no_progress, dist=info)
     return 0
 
 
@@ -341,9 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     cmds = {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare,
             "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report}
     try:
-        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and args.command != "train":
-            raise ValueError(f"under torchrun only 'compactnn train' runs data-parallel so far; "
-                             f"run '{args.command}' as one process")
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and args.command not in (
+                "train", "compare", "families", "reproduce"):
+            raise ValueError(f"'{args.command}' trains nothing: run it as one process, not "
+                             "under torchrun")
         return cmds[args.command](args)
     except BrokenPipeError:  # `compactnn list | head`: the reader left; nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

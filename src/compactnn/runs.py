@@ -78,11 +78,12 @@ class RunInterrupted(KeyboardInterrupt):
 
 class _StopOnSignal(Callback):
     """The first SIGINT asks training to stop after the step in progress, with a checkpoint
-    (a second one interrupts at once). Under torchrun the ranks agree on the step (a flag
-    all-reduced every step), so none is left waiting in a collective."""
+    (a second one interrupts at once). Under torchrun ``fit`` agrees on the step over the
+    ranks (:meth:`Callback.wants_stop`), so all save together and none is left waiting in a
+    collective."""
 
-    def __init__(self, writer: MetricsWriter | None, info: DistInfo) -> None:
-        self.writer, self.info, self.requested, self.previous = writer, info, False, None
+    def __init__(self, writer: MetricsWriter | None) -> None:
+        self.writer, self.requested, self.previous = writer, False, None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -97,12 +98,11 @@ class _StopOnSignal(Callback):
         self.requested = True
         signal.signal(signal.SIGINT, self.previous)  # a second Ctrl-C: at once
 
+    def wants_stop(self) -> bool:
+        return self.requested
+
     def on_step_end(self, state):
-        if self.info.distributed:
-            flag = torch.tensor([float(self.requested)])
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            self.requested = bool(flag.item())
-        if self.requested:
+        if state.stopping:
             if self.writer is not None:
                 self.writer.save(state)
             raise KeyboardInterrupt
@@ -315,7 +315,9 @@ def run(
     ``dist`` (:func:`~compactnn.train.distributed.init_distributed` under torchrun): every rank
     calls ``run`` with the same config; each trains on its share of every global batch of
     ``train.batch_size`` examples through DistributedDataParallel, metrics are reduced over the
-    ranks, and only rank 0 logs and writes the run folder (the other ranks read it to resume).
+    ranks, and only rank 0 logs and writes the run folder. Every rank passes the same
+    ``run_dir`` (the others read its checkpoint to resume: on several nodes it must be on a
+    shared file system, or copied to each node).
     """
     info = dist if dist is not None else DistInfo(device=cfg.train.device)
     if not info.is_main:
@@ -357,9 +359,6 @@ def run(
             raise ValueError(f"cannot resume {run_dir}: its config.toml describes another "
                              "configuration than the one given")
         ckpt = _resume_checkpoint(run_dir, log)
-        if info.is_main:
-            writer = MetricsWriter(run_dir, checkpoint_every)
-            cbs.append(writer)
     elif run_dir is not None and info.is_main:
         toml = cfg.to_toml()  # every check passes before anything is written
         run_dir = Path(run_dir)
@@ -376,7 +375,8 @@ def run(
                      "test": len(data.x_test)},
             "task": repr(task), "git": git_hash(Path(__file__).parent),
             "torch": torch.__version__, "python": platform.python_version()})
-        writer = MetricsWriter(run_dir, checkpoint_every)
+    if run_dir is not None:  # on every rank: a checkpoint gathers their states; rank 0 writes
+        writer = MetricsWriter(Path(run_dir), checkpoint_every)
         cbs.append(writer)
     torch.manual_seed(cfg.seed)
     t = cfg.train  # under torchrun "cuda" is this rank's cuda:LOCAL_RANK (not recorded)
@@ -390,7 +390,7 @@ def run(
     else:
         loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
                                     pin_memory=pin)
-    stop = _StopOnSignal(writer, info)
+    stop = _StopOnSignal(writer)
     try:
         with stop:
             history = fit(model, loaders, task, t, [*cbs, stop], progress=progress, resume=ckpt)

@@ -301,3 +301,134 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
                     name, key)
         assert "cannot reduce a Custom across processes" in rank["custom"]
     assert single["custom"] == "no error"
+
+
+# --- checkpoints, resume and agreed stops under a real 2-process run -------------------------
+RESUME_WORKER = textwrap.dedent('''
+    """Under torchrun (2 processes): an MLP with dropout on shares of unequal size (global batch
+    51: 26 + 25 examples), so the ranks' RNG streams differ. (1) uninterrupted, 2 epochs;
+    (2) the checkpoint taken mid-epoch 2 resumed in fresh objects; (3) a stop asked on rank 1
+    only, and (4) a non-finite loss on rank 0 only, each end training on both ranks at the
+    same step."""
+    import copy, json, sys
+    from types import SimpleNamespace
+
+    import torch
+
+    from compactnn.config import TrainConfig
+    from compactnn.data import load_dataset
+    from compactnn.models import make_model
+    from compactnn.train import Callback, Classification, NonFiniteLossError, fit
+    from compactnn.train.distributed import (
+        DistributedTask, destroy_distributed, init_distributed, sharded_loaders, unwrap_model,
+        wrap_model)
+
+    torch.set_num_threads(1)
+    out = sys.argv[1]
+    info = init_distributed("cpu", timeout_s=60)
+    d = load_dataset("digits")
+    data = SimpleNamespace(x_train=d.x_train[:510], y_train=d.y_train[:510], x_val=None,
+                           y_val=None, x_test=d.x_test, y_test=d.y_test)
+    cfg = TrainConfig(epochs=2, batch_size=51, lr=1e-3, device="cpu", schedule="cosine")
+
+    def setup(task=Classification()):
+        torch.manual_seed(0)
+        model = make_model("dense-mlp", 64, 10, width=48, depth=2, dropout=0.3)
+        loaders = sharded_loaders(data, cfg.batch_size, 128, seed=1, info=info)
+        return (wrap_model(model, info), loaders,
+                DistributedTask(task, loaders["train"].sampler))
+
+    class Keep(Callback):
+        def __init__(self, at):
+            self.at, self.saved = at, None
+        def on_step_end(self, state):
+            if state.step == self.at:
+                self.saved = copy.deepcopy(state.checkpoint())  # a collective: every rank
+
+    class StopOn(Callback):
+        def __init__(self, rank, step):
+            self.rank, self.step, self.now = rank, step, 0
+        def wants_stop(self):
+            return info.rank == self.rank and self.now >= self.step
+        def on_step_end(self, state):
+            self.now = state.step
+
+    class NanOn(Classification):
+        def training_loss(self, output, target, inputs):
+            loss = super().training_loss(output, target, inputs)
+            self.calls = getattr(self, "calls", 0) + 1
+            return loss * float("nan") if info.rank == 0 and self.calls == 4 else loss
+
+    result = {}
+    try:
+        model, loaders, task = setup()
+        keep = Keep(13)  # epoch 2, batch 3 of 10
+        result["full"] = fit(model, loaders, task, cfg, [keep], progress=False)
+        full = {k: v.clone() for k, v in unwrap_model(model).state_dict().items()}
+        ckpt = keep.saved
+        ckpt = [ckpt] if info.is_main else [None]
+        torch.distributed.broadcast_object_list(ckpt, src=0)  # as if every rank read the file
+        ckpt = ckpt[0]
+        result["saved"] = {"world_size": ckpt["world_size"], "batch": ckpt["batch"],
+                           "meters_differ": ckpt["ranks"][0]["meter"] != ckpt["ranks"][1]["meter"],
+                           "rngs_differ": not torch.equal(ckpt["ranks"][0]["rng"]["torch"],
+                                                          ckpt["ranks"][1]["rng"]["torch"])}
+        torch.manual_seed(123)  # resume must restore every RNG itself
+        model, loaders, task = setup()
+        result["resumed"] = fit(model, loaders, task, cfg, progress=False, resume=ckpt)
+        result["same_weights"] = all(torch.equal(full[k], v)
+                                     for k, v in unwrap_model(model).state_dict().items())
+
+        model, loaders, task = setup()
+        stop = StopOn(rank=1, step=5)
+        try:
+            fit(model, loaders, task, cfg, [stop], progress=False)
+            result["stop"] = "no stop"
+        except KeyboardInterrupt:
+            result["stop"] = stop.now
+        model, loaders, task = setup(NanOn())
+        try:
+            fit(model, loaders, task, cfg, progress=False)
+            result["nan"] = "no error"
+        except NonFiniteLossError as e:
+            result["nan"] = str(e)
+        with open(f"{out}.rank{info.rank}.json", "w") as f:
+            json.dump(result, f)
+    finally:
+        destroy_distributed()
+''')
+
+
+def test_two_processes_resume_mid_epoch_and_stop_together(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(RESUME_WORKER)
+    _launch([sys.executable, "-m", "torch.distributed.run", "--standalone",
+             "--nproc_per_node", "2", str(script), str(tmp_path / "ddp")], tmp_path)
+    ranks = [json.loads((tmp_path / f"ddp.rank{r}.json").read_text()) for r in (0, 1)]
+    for r in ranks:
+        # each rank kept its own RNG and meter sums (unequal shares: they differ) ...
+        assert r["saved"] == {"world_size": 2, "batch": 3, "meters_differ": True,
+                              "rngs_differ": True}
+        # ... so the resumed run ends exactly where the uninterrupted one did: weights and
+        # every metric of both epochs, the interrupted epoch's train_* included
+        assert r["same_weights"]
+        strip = [{k: v for k, v in e.items() if k != "time_s"} for e in r["full"]["epochs"]]
+        assert [{k: v for k, v in e.items() if k != "time_s"}
+                for e in r["resumed"]["epochs"]] == strip
+        # asked on rank 1 only once step 5 was done: both finished step 6 and stopped
+        assert r["stop"] == 6
+        assert "loss became non-finite at epoch 1, step 3–3" in r["nan"]  # rank 0's NaN
+
+
+def test_a_mid_epoch_checkpoint_needs_the_same_number_of_processes():
+    from compactnn.train.loop import _rank_state
+
+    ckpt = {"rng": "r0", "meter": {"n": 1}, "world_size": 2,
+            "ranks": [{"rng": "r0", "meter": {"n": 1}}, {"rng": "r1", "meter": {"n": 2}}]}
+    with pytest.raises(ValueError, match="middle of an epoch by 2 process"):
+        _rank_state(ckpt, mid_epoch=True)
+    assert _rank_state(ckpt, mid_epoch=False) == (None, "r0")  # between epochs: rank 0's RNG
+    old = {"rng": "r", "meter": {"n": 3}}  # written before per-rank states (one process)
+    assert _rank_state(old, mid_epoch=True) == ({"n": 3}, "r")
+    with pytest.raises(ValueError, match="cannot resume from this checkpoint"):
+        _rank_state({"world_size": 2, "ranks": [{"rng": 1, "meter": None}]}, mid_epoch=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..runs import load_data, run
 from ..train import write_json
+from ..train.distributed import DistInfo, broadcast_object
 
 __all__ = ["COMPARE_MODELS", "base_config", "format_table", "run_compare"]
 
@@ -59,23 +60,30 @@ def _check_model_untouched(base: RunConfig) -> None:
 
 
 def run_compare(base: RunConfig | None = None, *, quick: bool = False,
-                runs_dir: str | Path = "runs", progress: bool = True, log=print) -> dict:
+                runs_dir: str | Path = "runs", progress: bool = True, log=print,
+                dist: DistInfo | None = None) -> dict:
     """Train every model of :data:`COMPARE_MODELS` with ``base``'s data, training and seed;
     print and write the side-by-side table to ``<runs_dir>/<timestamp>-compare/``. The table
     shows the task's primary metric (accuracy for classification). ``base``'s model section
-    must be :func:`base_config`'s (the models are fixed): anything else is a ValueError."""
+    must be :func:`base_config`'s (the models are fixed): anything else is a ValueError.
+    ``dist``: under torchrun every rank calls this; each run is data-parallel
+    (:func:`~compactnn.runs.run`) and rank 0 logs and writes."""
     base = base if base is not None else base_config(quick)
+    info = dist if dist is not None else DistInfo(device=base.train.device)
+    if not info.is_main:
+        log, progress = (lambda *_: None), False
     _check_model_untouched(base)
     data = load_data(base)
     for note in data.notes:
         log(f"note: {note}")
     log(f"data: {data.summary()}")
-    out_dir = Path(runs_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"
+    out_dir = Path(runs_dir) / f"{broadcast_object(time.strftime('%Y%m%d-%H%M%S'))}-compare"
     rows = []
     for label, model, args in COMPARE_MODELS:
         cfg = base.replace(name=model, model={"name": model, **args})
-        res = run(cfg, run_dir=out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{model}",
-                  data=data, progress=progress, log=log)
+        stamp = broadcast_object(time.strftime('%Y%m%d-%H%M%S'))  # rank 0's names everywhere
+        res = run(cfg, run_dir=out_dir / f"{stamp}-{model}", data=data, progress=progress,
+                  log=log, dist=info)
         h = res["history"]
         primary = h["primary"]
         rows.append({"label": label, "model": model, "model_args": args,
@@ -92,6 +100,8 @@ def run_compare(base: RunConfig | None = None, *, quick: bool = False,
     log("\n" + header + "\n\n" + table)
     result = {"dataset": data.name, "notes": data.notes, "quick": quick, "metric": primary,
               "config": base.to_dict(), "rows": rows}
+    if not info.is_main:
+        return result
     write_json(out_dir / "results.json", result)
     (out_dir / "results.md").write_text(header + "\n\n" + table + "\n")
     log(f"\nwrote {out_dir / 'results.md'}")

@@ -9,6 +9,7 @@ from ..layers.registry import available_layers, get_layer_class
 from ..registry import accepted_kwargs, get
 from ..runs import load_data, new_run_dir, run
 from ..train import write_json
+from ..train.distributed import DistInfo, broadcast_object
 
 __all__ = ["DEFAULT_OUT_DIR", "base_config", "run_families"]
 
@@ -64,6 +65,7 @@ def run_families(
     runs_dir: str | Path = "runs",
     progress: bool = True,
     log=print,
+    dist: DistInfo | None = None,
 ) -> list[dict]:
     """Train ``base`` with ``model.layer`` set to each family and write
     ``<out_dir>/families.{md,json}``: parameters of the hidden layers and of the whole model,
@@ -74,8 +76,13 @@ def run_families(
     some selected family does not take is a ValueError). ``out_dir``: default
     ``results/families``; with ``quick``, the default (``None`` or ``"results/families"``)
     becomes ``<runs_dir>/quick-results/families``, so a smoke test never overwrites a result.
+    ``dist``: under torchrun every rank calls this; each run is data-parallel and rank 0 logs
+    and writes.
     """
     base = base if base is not None else base_config(quick)
+    info = dist if dist is not None else DistInfo(device=base.train.device)
+    if not info.is_main:
+        log, progress = (lambda *_: None), False
     families = families or available_layers()
     user_kw = dict(base.model.args.get("layer_kwargs") or {})
     _check_layer_kwargs(user_kw, families)
@@ -93,8 +100,8 @@ def run_families(
         kw = {**cls.capabilities()["budget_kwargs"], **user_kw}
         cfg = base.replace(name=f"family-{fam}",
                            model={"layer": fam, "width": width, "layer_kwargs": kw})
-        res = run(cfg, run_dir=new_run_dir(runs_dir, cfg.name), data=data, progress=progress,
-                  log=log)
+        run_dir = broadcast_object(new_run_dir(runs_dir, cfg.name))  # rank 0's everywhere
+        res = run(cfg, run_dir=run_dir, data=data, progress=progress, log=log, dist=info)
         hidden = cls.num_params(data.in_features, width, **kw) + (depth - 1) * cls.num_params(
             width, width, **kw)
         h = res["history"]
@@ -127,6 +134,8 @@ def run_families(
                      f"{r['time_per_epoch_s']:.1f} |")
     table = "\n".join(lines)
     log("\n" + table)
+    if not info.is_main:
+        return rows
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "families.json", {"dataset": data.name, "quick": quick, "metric": primary,
                                        "config": base.to_dict(), "width": width,

@@ -22,6 +22,7 @@ from ..data import DatasetSpec, resolve_dataset
 from ..registry import register
 from ..runs import count_params, load_data, resolve_config, run
 from ..train import CHECKPOINT, PREVIOUS_CHECKPOINT, NonFiniteLossError, write_json
+from ..train.distributed import DistInfo, broadcast_object
 
 __all__ = ["Experiment", "aggregate", "budget_config", "markdown_table", "paper_table",
            "register_experiment", "run_experiment"]
@@ -212,11 +213,20 @@ def run_experiment(
     results_root: str | Path = "results",
     progress: bool = True,
     log=print,
+    dist: DistInfo | None = None,
 ) -> dict:
     """Run every config × seed of ``exp`` and write its report. ``assignments`` (typed
     ``(path, value)`` pairs) then ``overrides`` (``--set`` syntax) apply to every config;
     ``data.*`` ones also choose the data set the configs are built for. A finished run is
-    reused only when its recorded config equals the requested one; otherwise it is rerun."""
+    reused only when its recorded config equals the requested one; otherwise it is rerun.
+
+    ``dist``: under torchrun every rank calls this with the same arguments; each run is
+    data-parallel (:func:`~compactnn.runs.run`), rank 0 decides which runs to reuse, resume or
+    redo (and tells the others), logs and writes; an experiment that trains nothing runs on
+    rank 0 only."""
+    info = dist if dist is not None else DistInfo()
+    if not info.is_main:
+        log, progress = (lambda *_: None), False
     overrides, assignments = list(overrides or []), list(assignments or [])
     out_dir = Path(results_root) / exp.name
     t0 = time.perf_counter()
@@ -224,6 +234,8 @@ def run_experiment(
         if overrides or assignments or tuple(seeds) != (0,):
             raise ValueError(f"{exp.name} trains no models: --set, --dataset, --data-dir and "
                              "--seeds do not apply to it")
+        if not info.is_main:
+            return {"experiment": exp.name, "markdown": ""}
         out_dir.mkdir(parents=True, exist_ok=True)
         md = exp.custom(quick=quick, out_dir=out_dir, log=log)
         if exp.paper:
@@ -231,7 +243,8 @@ def run_experiment(
         _write_readme(exp, out_dir, md, quick, time.perf_counter() - t0)
         return {"experiment": exp.name, "markdown": md}
     configs = _experiment_configs(exp, quick, assignments, overrides)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     exp_runs = Path(runs_root) / exp.name
     data_cache: dict = {}
 
@@ -250,23 +263,27 @@ def run_experiment(
         run_dir = exp_runs / _dirname(cfg.name) / f"seed{seed}"
         bar.set_postfix_str(cfg.name)
         key = (json.dumps(cfg.to_dict()["data"], sort_keys=True), seed)
-        done = _finished(run_dir, cfg.digest())
+        done, resume = None, False
+        if info.is_main:  # one decision, from rank 0's view of the run folder
+            done = _finished(run_dir, cfg.digest())
+            resume = done is None and _interrupted(run_dir, cfg.digest())
+        done, resume = broadcast_object((done, resume))
         row = {"name": cfg.name, "seed": seed, "tags": cfg.to_dict()["tags"],
                "model": cfg.model.to_dict(), "dataset": cfg.data.name,
                "epochs": cfg.train.epochs}
         if done is None:
-            resume = _interrupted(run_dir, cfg.digest())
             if resume:
                 log(f"{cfg.name} seed {seed}: resuming the interrupted run")
-            elif run_dir.exists():  # another config's run: replace it
+            elif info.is_main and run_dir.exists():  # another config's run: replace it
                 log(f"{cfg.name} seed {seed}: settings differ from the finished run; rerunning")
                 shutil.rmtree(run_dir)
             try:
                 done = run(cfg, run_dir=run_dir, data=data_for(cfg, key), teacher_root=exp_runs,
-                           progress=False, log=None, resume=resume)["history"]
-            except NonFiniteLossError as e:  # a diverged run is a result
-                write_json(run_dir / "diverged.json",
-                           {"error": str(e), "requested_digest": cfg.digest()})
+                           progress=False, log=None, resume=resume, dist=info)["history"]
+            except NonFiniteLossError as e:  # a diverged run is a result (on every rank)
+                if info.is_main:
+                    write_json(run_dir / "diverged.json",
+                               {"error": str(e), "requested_digest": cfg.digest()})
                 done = {"diverged": str(e)}
                 log(f"{cfg.name} seed {seed}: diverged ({e})")
         if "diverged" in done:
@@ -281,6 +298,8 @@ def run_experiment(
                      "train_time_s": sum(e["time_s"] for e in done["epochs"])})
     agg = aggregate(rows)
     md = markdown_table(agg, exp.paper)
+    if not info.is_main:  # the report (plots, pages) is rank 0's
+        return {"experiment": exp.name, "rows": rows, "aggregate": agg, "markdown": md}
     if exp.report is not None:
         md += "\n\n" + exp.report(rows, out_dir)
     if exp.paper:

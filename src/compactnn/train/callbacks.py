@@ -1,9 +1,9 @@
 """Hooks into :func:`compactnn.train.fit`: logging, metrics files, checkpoints.
 
 A callback sees a :class:`TrainState` after every optimisation step, after every epoch and at
-the end. The ones here are what a run folder needs (:func:`compactnn.runs.run` attaches them);
-step checkpoints are another callback, and a distributed run attaches the writers on rank 0
-only (a change to ``run``, which today attaches them unconditionally).
+the end. The ones here are what a run folder needs (:func:`compactnn.runs.run` attaches them).
+Under torchrun every rank runs the same callbacks at the same points (a checkpoint gathers
+every rank's state); only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from torch import nn
 
 from .checkpoint import get_rng_state, save_checkpoint, write_json
+from .distributed import gather_objects, rank_and_world
 
 #: file names in a run folder: the latest checkpoint and the one before it
 CHECKPOINT, PREVIOUS_CHECKPOINT = "checkpoint.pt", "checkpoint.prev.pt"
@@ -37,6 +38,9 @@ class TrainState:
     batch: int = 0  # batches done in the epoch in progress (0 between epochs)
     meter: object = None  # the epoch in progress's training meter
     sampler: object = None  # the training sampler when it is resumable (state_dict/resume)
+    #: a callback asked to stop (:meth:`Callback.wants_stop`) and, under torchrun, every rank
+    #: agreed at this step: callbacks save what they need in ``on_step_end`` and raise
+    stopping: bool = False
 
     @property
     def record(self) -> dict:
@@ -48,16 +52,33 @@ class TrainState:
         model, optimizer, counters, history, the epoch's meter, the sampler's position and
         every RNG (:func:`compactnn.train.fit` ``resume=``). As with ``state_dict()``, the
         model's and optimizer's tensors are the live ones: save (or copy) it before training
-        goes on."""
+        goes on.
+
+        What differs per process — the RNGs and, mid-epoch, the meter's sums over the rank's
+        shares — is kept for every rank: ``ranks[r]`` is rank ``r``'s ``{"rng", "meter"}`` and
+        ``world_size`` their number (``rng`` and ``meter`` are rank 0's). Under torchrun this
+        is a collective (every rank calls it at the same step; the model, optimizer, history
+        and sampler are the same everywhere) and only rank 0's return value holds ``ranks``
+        (the others' is ``None``)."""
+        mine = {"rng": get_rng_state(),
+                "meter": None if self.meter is None or not self.batch
+                else copy.deepcopy(self.meter.state_dict())}
+        ranks = gather_objects(mine)
+        if ranks is None:
+            return None
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "epoch": self.epoch, "step": self.step, "batch": self.batch,
-                "history": copy.deepcopy(self.history), "rng": get_rng_state(),
-                "meter": None if self.meter is None or not self.batch
-                else copy.deepcopy(self.meter.state_dict()),
+                "history": copy.deepcopy(self.history), **mine, "ranks": ranks,
+                "world_size": len(ranks),
                 "sampler": None if self.sampler is None else self.sampler.state_dict()}
 
 
 class Callback:
+    def wants_stop(self) -> bool:
+        """Asked by ``fit`` before each step's backward (under torchrun at its sync points,
+        agreed over the ranks): True sets ``state.stopping`` for this step's ``on_step_end``."""
+        return False
+
     def on_step_end(self, state: TrainState) -> None: ...
 
     def on_epoch_end(self, state: TrainState) -> None: ...
@@ -85,10 +106,15 @@ class MetricsWriter(Callback):
     """``metrics.json`` (the history) after every epoch and at the end, and ``checkpoint.pt``
     (:meth:`TrainState.checkpoint`: all a resumed run needs) after every epoch and every
     ``every_steps`` steps, each written atomically; the one before is kept as
-    ``checkpoint.prev.pt`` (a crash while writing leaves a good one)."""
+    ``checkpoint.prev.pt`` (a crash while writing leaves a good one). Under torchrun every rank
+    attaches one (the checkpoint gathers every rank's RNG and meter state) and rank 0's writes;
+    ``run_dir`` may be ``None`` on the others."""
 
-    def __init__(self, run_dir: str | Path, every_steps: int | None = None) -> None:
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: str | Path | None, every_steps: int | None = None) -> None:
+        self.main = rank_and_world()[0] == 0
+        if self.main and run_dir is None:
+            raise ValueError("MetricsWriter needs a run folder (on rank 0)")
+        self.run_dir = None if run_dir is None else Path(run_dir)
         self.every_steps = every_steps
         #: the checkpoint written last, its epoch and step (``None`` before the first)
         self.last_checkpoint: Path | None = None
@@ -96,10 +122,13 @@ class MetricsWriter(Callback):
         self.last_step: int | None = None
 
     def save(self, state: TrainState) -> None:
+        ckpt = state.checkpoint()  # on every rank: a collective under torchrun
+        if not self.main:
+            return
         path = self.run_dir / CHECKPOINT
         if path.exists():
             os.replace(path, self.run_dir / PREVIOUS_CHECKPOINT)
-        save_checkpoint(path, state.checkpoint())
+        save_checkpoint(path, ckpt)
         self.last_checkpoint, self.last_epoch, self.last_step = path, state.epoch, state.step
 
     def on_step_end(self, state):
@@ -107,8 +136,10 @@ class MetricsWriter(Callback):
             self.save(state)
 
     def on_epoch_end(self, state):
-        write_json(self.run_dir / "metrics.json", state.history)
+        if self.main:
+            write_json(self.run_dir / "metrics.json", state.history)
         self.save(state)
 
     def on_train_end(self, state):
-        write_json(self.run_dir / "metrics.json", state.history)
+        if self.main:
+            write_json(self.run_dir / "metrics.json", state.history)

@@ -31,9 +31,10 @@ backward, and each parameter's gradient hook to fire). Equality needs a model th
 same function per example on any split: BatchNorm (statistics per share; DDP broadcasts rank 0's
 buffers) and Dropout (each rank draws its own masks) train correctly but not identically.
 
-Intended wiring (``fit``, ``runs``, the CLI)::
+The wiring (:func:`compactnn.runs.run`; the CLI's ``train``, ``compare``, ``families`` and
+``reproduce`` call :func:`init_distributed` once and pass the result down)::
 
-    info = init_distributed(cfg.train.device)      # once, in the CLI's `train` before anything
+    info = init_distributed(cfg.train.device)      # once, before anything
     try:
         cfg = replace(cfg, train=replace(cfg.train, device=info.device))  # "cuda" → cuda:LOCAL_RANK
         torch.manual_seed(cfg.seed)                # the SAME seed on every rank (not seed+rank)
@@ -41,26 +42,20 @@ Intended wiring (``fit``, ``runs``, the CLI)::
         loaders = sharded_loaders(data, batch, eval_batch, seed, info)   # not in_memory_loaders
         task = DistributedTask(task, loaders["train"].sampler)  # fit's loop stays as it is
         model = wrap_model(model, info)            # DDP when info.world_size > 1
-        callbacks = callbacks if info.is_main else []   # only rank 0 writes logs/metrics/ckpts
-        history = fit(model, loaders, task, cfg.train, callbacks, progress=progress and
-                      info.is_main)
-        # rank 0 saves unwrap_model(model).state_dict() (no "module." prefix)
+        history = fit(model, loaders, task, cfg.train, callbacks, progress=info.is_main)
     finally:
         destroy_distributed()
 
-``fit`` works unchanged with a wrapped task: ``training_loss`` returns the scaled loss that
-backward needs (and fit's NaN check sees), the wrapped meter records the rank's unscaled loss
-and its ``compute()`` all-reduces the sums first — every rank calls it at the same points, so
-the history (and the early stop or checkpoint choice made from it) is the same on all ranks.
-What ``fit`` should still change: (1) its ``meter.n == 0`` checks are per rank — harmless with
-:class:`ShardedEpochBatches`/:func:`sharded_loaders`, which give every rank at least one example
-per pass, but a custom sharded loader could leave a rank raising while the others wait in
-``compute``; (2) evaluation may pass ``unwrap_model(model)`` (no DDP hooks under ``no_grad``);
-(3) for a mid-epoch checkpoint, the epoch's meter sums differ per rank: reduce them onto rank 0
-before saving (``reduce_meter`` on a copy, all ranks) and on resume load them on rank 0 only,
-or the interrupted epoch's ``train_*`` metrics are off (the weights are not affected); (4) the
-resume checkpoint is read by every rank (``map_location=info.device``), the sampler state is the
-same on all ranks.
+``fit`` runs a wrapped task unchanged: ``training_loss`` returns the scaled loss that backward
+needs, the wrapped meter records the rank's unscaled loss and its ``compute()`` all-reduces the
+sums first — every rank calls it at the same points, so the history (and any choice made from
+it) is the same on all ranks. What ``fit`` does for a process group: it agrees the
+non-finite-loss and stop flags over the ranks in one all-reduce per sync point (every rank raises
+at the same step); callbacks run on every rank (a checkpoint, :meth:`TrainState.checkpoint
+<compactnn.train.callbacks.TrainState.checkpoint>`, gathers each rank's RNG states and
+mid-epoch meter sums onto rank 0, which alone writes); a resumed rank takes its own. Names that
+must agree across ranks (a new run folder's time stamp) come from rank 0
+(:func:`broadcast_object`); so do the experiment runner's reuse/resume decisions.
 """
 
 from __future__ import annotations
@@ -77,7 +72,8 @@ from ..data.loaders import EpochBatches, tensor_loader
 from .tasks import Meter, Task, _ClassificationMeter, _MultiLabelMeter, _RegressionMeter
 
 __all__ = ["DistInfo", "DistributedTask", "ShardedEpochBatches", "all_reduce_sums",
-           "destroy_distributed", "init_distributed", "rank_loss_scale", "reduce_meter",
+           "any_over_ranks", "broadcast_object", "destroy_distributed", "gather_objects",
+           "init_distributed", "rank_and_world", "rank_loss_scale", "reduce_meter",
            "shard_bounds", "sharded_loaders", "unwrap_model", "wrap_model"]
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -186,6 +182,47 @@ def destroy_distributed() -> None:
 
 def _world() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world size)`` of this process in the default group; ``(0, 1)`` without one."""
+    if _world() == 1:
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
+def broadcast_object(obj):
+    """Rank 0's ``obj`` on every rank (picklable; what the others pass is ignored). The object
+    itself in a single process. A collective: every rank calls it at the same point."""
+    if _world() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_objects(obj) -> list | None:
+    """Every rank's ``obj``, in rank order, on rank 0 (``None`` on the others); ``[obj]`` in a
+    single process. A collective: every rank calls it at the same point."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return [obj]
+    out = [None] * world if rank == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def any_over_ranks(*flags: bool | Tensor | None) -> list[bool]:
+    """For each flag (a bool, a 0-d bool tensor on any device, or ``None`` = False), whether it
+    is set on any rank — one all-reduce for all of them; the flags themselves in a single
+    process. A collective: every rank calls it at the same point, with as many flags."""
+    values = [f.to("cpu", torch.float64).reshape(()) if isinstance(f, Tensor)
+              else torch.tensor(float(bool(f)), dtype=torch.float64) for f in flags]
+    t = torch.stack(values)
+    if _world() > 1:
+        t = t.to(_comm_device())
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.cpu().tolist()]
 
 
 def _comm_device() -> torch.device:

@@ -13,7 +13,7 @@ from .._optional import progress_bar
 from ..config import TrainConfig
 from .callbacks import Callback, TrainState
 from .checkpoint import set_rng_state
-from .distributed import unwrap_model
+from .distributed import any_over_ranks, rank_and_world, unwrap_model
 from .schedules import lr_at, make_optimizer
 from .tasks import Task
 
@@ -90,6 +90,28 @@ def _resume(ckpt: dict, model: nn.Module, opt, sampler, cfg: TrainConfig):
     return step, epochs, batches, history
 
 
+def _rank_state(ckpt: dict, mid_epoch: bool) -> tuple[dict | None, dict]:
+    """This rank's ``(meter state, RNG state)`` from a checkpoint written by any number of
+    processes. Mid-epoch the meter holds sums over this rank's shares, so the number of
+    processes must be the same; between epochs only the RNGs are per rank (rank ``r`` takes
+    saved rank ``r mod saved``: with another number of processes, randomness inside the model
+    — dropout — continues differently, the data order does not)."""
+    rank, world = rank_and_world()
+    try:
+        saved = int(ckpt.get("world_size", 1))
+        ranks = ckpt.get("ranks") or [{"rng": ckpt["rng"], "meter": ckpt.get("meter")}]
+        if len(ranks) != saved:
+            raise ValueError(f"{len(ranks)} per-process states for {saved} processes")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"cannot resume from this checkpoint: {type(e).__name__}: {e}") from None
+    if mid_epoch and saved != world:
+        raise ValueError(f"cannot resume: the checkpoint was written in the middle of an epoch "
+                         f"by {saved} process(es) and this run has {world}; resume with "
+                         f"{saved}, or from an end-of-epoch checkpoint")
+    mine = ranks[rank % saved]
+    return (mine["meter"] if mid_epoch else None), mine["rng"]
+
+
 def fit(
     model: nn.Module,
     loaders: Mapping[str, Iterable],
@@ -128,7 +150,14 @@ def fit(
     training continues where it stopped — model, optimizer, history, the epoch's meter, every
     RNG and, mid-epoch, the training sampler's position (samplers with ``state_dict``/
     ``resume``, such as :class:`~compactnn.data.EpochBatches`) — to the same result as an
-    uninterrupted run.
+    uninterrupted run. Under torchrun each rank restores its own RNGs and meter sums
+    (:meth:`TrainState.checkpoint`).
+
+    Stopping: a callback whose :meth:`~Callback.wants_stop` turns true ends training after the
+    step in progress (``state.stopping`` is set for that step's ``on_step_end``, where it saves
+    and raises). Under torchrun (a process group is up) the non-finite-loss and stop flags are
+    agreed over the ranks in one all-reduce at each sync point, so every rank raises at the same
+    step and none is left waiting in a collective.
     """
     if "train" not in loaders:
         raise ValueError("fit needs a 'train' loader")
@@ -153,6 +182,7 @@ def fit(
     total = (steps_per_epoch or 0) * cfg.epochs
     if sync_every is None:
         sync_every = 1 if device.type == "cpu" else 50
+    world = rank_and_world()[1]
     num_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     history: dict = {"num_params": num_params, "epochs": [], "epochs_planned": cfg.epochs,
                      "task": type(task).__name__, "primary": task.primary}
@@ -164,7 +194,7 @@ def fit(
     step, done_epochs, done_batches, meter_state, rng = 0, 0, 0, None, None
     if resume is not None:
         step, done_epochs, done_batches, history = _resume(resume, inner, opt, sampler, cfg)
-        meter_state, rng = (resume["meter"] if done_batches else None), resume["rng"]
+        meter_state, rng = _rank_state(resume, bool(done_batches))
         state.history, state.step, state.epoch = history, step, done_epochs
     lr = cfg.lr
     for epoch in range(done_epochs + 1, cfg.epochs + 1):
@@ -199,8 +229,12 @@ def fit(
             loss = task.training_loss(out, yb, xb)
             flag = ~torch.isfinite(loss.detach())
             bad = flag if bad is None else bad | flag
-            if (step + 1 - checked) >= sync_every or (progress and b % 20 == 0):
-                if bad.item():
+            # the ranks' check points must coincide: the progress bar's only in one process
+            if (step + 1 - checked) >= sync_every or (progress and world == 1 and b % 20 == 0):
+                stop = any(cb.wants_stop() for cb in callbacks)
+                is_bad, state.stopping = (any_over_ranks(bad, stop) if world > 1
+                                          else (bool(bad.item()), stop))
+                if is_bad:
                     raise NonFiniteLossError(
                         f"loss became non-finite at epoch {epoch}, step {checked}–{step} "
                         f"(lr={lr:.3g}); lower the learning rate, set train.grad_clip, or check "
@@ -208,6 +242,8 @@ def fit(
                 bad, checked = None, step + 1
                 if progress and b % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}")
+            elif world == 1:  # asking costs nothing here
+                state.stopping = any(cb.wants_stop() for cb in callbacks)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
@@ -218,7 +254,10 @@ def fit(
             state.step, state.batch = step, b + 1
             for cb in callbacks:
                 cb.on_step_end(state)
-        if bad is not None and bad.item():
+            if state.stopping:  # no callback ended it in on_step_end
+                raise KeyboardInterrupt(f"training stopped at a callback's request after step "
+                                        f"{step}")
+        if bad is not None and (any_over_ranks(bad)[0] if world > 1 else bad.item()):
             raise NonFiniteLossError(f"loss became non-finite at epoch {epoch}, step "
                                      f"{checked}–{step - 1} (lr={lr:.3g})")
         if meter.n == 0:
