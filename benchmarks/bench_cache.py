@@ -117,8 +117,12 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: stable on a shared machine; 0: torch's default)")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="results/benchmarks")
+    ap.add_argument("--out", default=None,
+                   help="default: results/benchmarks; with --quick runs/quick-benchmarks "
+                        "(a smoke test never overwrites a result)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = "runs/quick-benchmarks" if args.quick else "results/benchmarks"
     if args.quick:
         args.sizes, args.batches, args.repeats, args.budget = [256], [1, 32], 5, 0.1
     if args.threads:

@@ -135,12 +135,16 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--rounds", type=int, default=3, help="runs of each setup, interleaved")
     ap.add_argument("--depth", type=int, default=4, help="DC layers of width 784")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="results/benchmarks")
+    ap.add_argument("--out", default=None,
+                   help="default: results/benchmarks; with --quick runs/quick-benchmarks "
+                        "(a smoke test never overwrites a result)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker-out", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--task", default="scaled", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = "runs/quick-benchmarks" if args.quick else "results/benchmarks"
     if args.worker:
         worker(args)
         return []

@@ -365,12 +365,16 @@ def main(argv=None) -> None:
     p.add_argument("--families", nargs="+", default=FAMILIES)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", default="results/benchmarks")
+    p.add_argument("--out", default=None,
+                   help="default: results/benchmarks; with --quick runs/quick-benchmarks "
+                        "(a smoke test never overwrites a result)")
     p.add_argument("--max-seconds", type=float, default=1800)
     p.add_argument("--malloc", choices=["default", "keep"], default="default",
                    help="keep: compactnn.runtime.keep_freed_memory() first (glibc)")
     p.add_argument("--quick", action="store_true", help="tiny grid (smoke test)")
     a = p.parse_args(argv)
+    if a.out is None:
+        a.out = "runs/quick-benchmarks" if a.quick else "results/benchmarks"
     if a.malloc == "keep" and not keep_freed_memory():
         p.error("--malloc keep needs glibc's mallopt")
     if a.quick:

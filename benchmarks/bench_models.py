@@ -97,12 +97,16 @@ def main(argv=None) -> None:
                    help="each model runs this many times, alternating; medians are reported")
     p.add_argument("--models", nargs="+",
                    default=["dcnn", "dcnn_recompute", "naive_dcnn", "dense_mlp"])
-    p.add_argument("--out", default="results/benchmarks")
+    p.add_argument("--out", default=None,
+                   help="default: results/benchmarks; with --quick runs/quick-benchmarks "
+                        "(a smoke test never overwrites a result)")
     p.add_argument("--malloc", choices=["default", "keep"], default="default",
                    help="keep: compactnn.runtime.keep_freed_memory() in each model's process")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--single", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.out is None:
+        a.out = "runs/quick-benchmarks" if a.quick else "results/benchmarks"
     if a.quick:
         a.width, a.depth, a.batch, a.steps, a.rounds = 256, 4, 32, 2, 1
     if a.single:  # child process: one model, JSON on stdout

@@ -66,3 +66,17 @@ def test_bench_models_quick(tmp_path):
     assert rows["dcnn_recompute"]["saved_MiB"] == pytest.approx(naive / 4, rel=0.1)
     assert rows["dcnn"]["peak_tensor_MiB"] < rows["naive_dcnn"]["peak_tensor_MiB"]
     assert "dcnn vs naive DCNN" in (tmp_path / "models.md").read_text()
+
+
+def test_bench_ddp_quick(tmp_path):
+    """1 process (1 and 2 threads) vs 2 torchrun processes: every setup trains and is reported
+    (samples/s, the speed-up against one single-threaded process)."""
+    bench = _load("bench_ddp")
+    rows = bench.main(["--quick", "--out", str(tmp_path), "--batch", "32", "--depth", "1"])
+    by_setup = {r["setup"]: r for r in rows}
+    assert {"1p×1t", "2p×1t"} <= set(by_setup) and by_setup["1p×1t"]["speedup_vs_1p1t"] == 1.0
+    assert all(r["samples_per_s"] > 0 and r["windows"] >= 2 for r in rows)
+    assert by_setup["2p×1t"]["grad_allreduce_us"] is not None
+    saved = json.loads((tmp_path / "ddp.json").read_text())
+    assert saved["rows"] == rows and saved["meta"]["global_batch"] == 32
+    assert (tmp_path / "ddp.md").read_text().count("| 2p×1t") >= 1
