@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..config import check_kwargs
+from ..init import aware_variances
 from ..layers.registry import get_layer_class
 from ..registry import register
 from .activations import make_activation
@@ -27,6 +28,14 @@ class StructuredMLP(nn.Module):
     ``classifier`` (default: the same family as the hidden layers). Inputs of shape
     ``(batch, *)`` are flattened. ``input_batchnorm`` normalises the inputs first (the DC
     paper's scattering + BatchNorm + DC architecture).
+
+    ``init`` is passed to every layer of the hidden family (and to the classifier when it is of
+    that family); ``init="aware"`` gives layer ℓ the paper's scheme with the circulant variance
+    of :func:`compactnn.init.aware_variances` — 1/g of the activation that follows it, 1 where
+    none does — so that ``E||z||²`` at initialization is the same at every depth whatever the
+    activation schedule (the paper's ``"paper"`` keeps it only with a ReLU after every layer).
+    It needs an activation with a scale-free gain (relu, leaky_relu, identity) and a family
+    that takes ``init``; Dropout's 1/(1−p) rescaling in training is not compensated.
 
     Example — the paper's "DCNN (k layers)" on flattened CIFAR-10 has
     ``9,216·k + 3,092`` parameters: ``StructuredMLP(3072, 10, layer="dc", depth=k)``.
@@ -66,6 +75,12 @@ class StructuredMLP(nn.Module):
         if init is not None:
             kw["init"] = init
         kw = check_kwargs(f"layer {layer!r}", hidden_cls, kw)
+        variances = (aware_variances(depth, activation, negative_slope, nonlinearity_every)
+                     if init == "aware" else None)
+
+        def layer_kw(i: int) -> dict:  # layer i's keywords (1-based; depth + 1: classifier)
+            return kw if variances is None else {**kw, "init": f"paper:{variances[i - 1]:.17g}"}
+
         self.config = dict(in_features=in_features, num_classes=num_classes, layer=layer,
                            width=width, depth=depth, activation=activation,
                            negative_slope=negative_slope, nonlinearity_every=nonlinearity_every,
@@ -76,7 +91,7 @@ class StructuredMLP(nn.Module):
         blocks: list[nn.Module] = [nn.BatchNorm1d(in_features)] if input_batchnorm else []
         fan_in = in_features
         for i in range(1, depth + 1):
-            blocks.append(hidden_cls(fan_in, width, **kw))
+            blocks.append(hidden_cls(fan_in, width, **layer_kw(i)))
             if i % nonlinearity_every == 0:
                 if batchnorm:
                     blocks.append(nn.BatchNorm1d(width))
@@ -84,7 +99,7 @@ class StructuredMLP(nn.Module):
                 if dropout > 0:
                     blocks.append(nn.Dropout(dropout))
             fan_in = width
-        clf_kw = kw if classifier == layer else {}
+        clf_kw = layer_kw(depth + 1) if classifier == layer else {}
         blocks.append(clf_cls(fan_in, num_classes, **clf_kw))
         self.net = nn.Sequential(*blocks)
 
