@@ -229,7 +229,8 @@ def _cmd_reproduce(args) -> int:
     names = available("experiment") if args.name == "all" else [args.name]
     for name in names:
         get("experiment", name)
-    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+    if args.seeds is not None and (len(set(args.seeds)) != len(args.seeds)
+                                   or min(args.seeds) < 0):
         raise ValueError(f"--seeds must be distinct non-negative integers, got "
                          f"{' '.join(map(str, args.seeds))} (a repeated seed would count one run "
                          "twice)")
@@ -244,7 +245,8 @@ def _cmd_reproduce(args) -> int:
     for name in names:
         if info.is_main:
             print(f"== {name} ==")
-        run_experiment(get("experiment", name), quick=args.quick, seeds=tuple(args.seeds),
+        run_experiment(get("experiment", name), quick=args.quick,
+                       seeds=None if args.seeds is None else tuple(args.seeds),
                        assignments=_overrides(args, _DATA_FLAGS), overrides=args.set,
                        runs_root=args.runs_dir, results_root=results,
                        progress=not args.no_progress, dist=info)
@@ -307,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="run one of the paper's experiments (or all)")
     r.add_argument("name", help=f"{', '.join(available('experiment'))} or all")
     r.add_argument("--quick", action="store_true", help="CI budget (seconds, not a result)")
-    r.add_argument("--seeds", type=int, nargs="+", default=[0])
+    r.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="default: the experiment's own (at least 3 where a verdict rests on "
+                        "them), 0 with --quick")
     r.add_argument("--results-dir", default=None,
                    help="default: results/, or <runs-dir>/quick-results with --quick")
     _add_common(r, train_flags=False)

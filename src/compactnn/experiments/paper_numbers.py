@@ -246,7 +246,7 @@ PAPER_TABLES = {
         {"label": "ReLU(DC), 10 DC layers", "key": 'relu-every1-depth10', "params": 95252, "value": 0.5224, "status": "ok", "source": "Fig. 2a (values: thesis data factor/1_factor.dat)"},
         {"label": "ReLU(DC), 20 DC layers", "key": 'relu-every1-depth20', "params": 187412, "value": 0.2911, "status": "ok", "source": "Fig. 2a (values: thesis data factor/1_factor.dat)", "note": "trained but far below the shallower nets (not chance)"},
         {"label": "ReLU(DC), 30 DC layers", "key": 'relu-every1-depth30', "params": 279572, "value": 0.1000, "status": "diverged", "source": "Fig. 2a (values: thesis data factor/1_factor.dat)", "note": "0.1000 = chance level (10 classes); the text names no divergence depth"},
-        {"label": "ReLU(DC), 40 DC layers", "key": None, "params": 371732, "value": 0.1000, "status": "diverged", "source": "Fig. 2a (values: thesis data factor/1_factor.dat)", "note": "0.1000 = chance level (10 classes); the text names no divergence depth"},
+        {"label": "ReLU(DC), 40 DC layers", "key": 'relu-every1-depth40', "params": 371732, "value": 0.1000, "status": "diverged", "source": "Fig. 2a (values: thesis data factor/1_factor.dat)", "note": "0.1000 = chance level (10 classes); the text names no divergence depth"},
         # Fig. 2a, ReLU(DCDC): a ReLU after every 2 DC layer(s), identity otherwise
         {"label": "ReLU(DCDC), 6 DC layers", "key": None, "params": 49172, "value": 0.5281, "status": "ok", "source": "Fig. 2a (values: thesis data factor/2_factor.dat)", "near_keys": ['relu-every2-depth5']},
         {"label": "ReLU(DCDC), 10 DC layers", "key": 'relu-every2-depth10', "params": 95252, "value": 0.5388, "status": "ok", "source": "Fig. 2a (values: thesis data factor/2_factor.dat)"},
@@ -259,7 +259,7 @@ PAPER_TABLES = {
         {"label": "ReLU(DCDCDC), 15 DC layers", "key": None, "params": 141332, "value": 0.5448, "status": "ok", "source": "Fig. 2a (values: thesis data factor/3_factor.dat)"},
         {"label": "ReLU(DCDCDC), 21 DC layers", "key": None, "params": 196628, "value": 0.5465, "status": "ok", "source": "Fig. 2a (values: thesis data factor/3_factor.dat)", "near_keys": ['relu-every3-depth20']},
         {"label": "ReLU(DCDCDC), 30 DC layers", "key": 'relu-every3-depth30', "params": 279572, "value": 0.5522, "status": "ok", "source": "Fig. 2a (values: thesis data factor/3_factor.dat)"},
-        {"label": "ReLU(DCDCDC), 39 DC layers", "key": None, "params": 362516, "value": 0.5328, "status": "ok", "source": "Fig. 2a (values: thesis data factor/3_factor.dat)"},
+        {"label": "ReLU(DCDCDC), 39 DC layers", "key": None, "params": 362516, "value": 0.5328, "status": "ok", "source": "Fig. 2a (values: thesis data factor/3_factor.dat)", "near_keys": ['relu-every3-depth40']},
         # Fig. 2b, leaky-ReLU slope 0.2 after every DC layer
         {"label": "Leaky-ReLU 0.2, 2 DC layers", "key": 'leaky0.2-depth2', "params": 21524, "value": 0.5245, "status": "ok", "source": "Fig. 2b (values: thesis data leaky_relu/slope_0.2.dat)"},
         {"label": "Leaky-ReLU 0.2, 6 DC layers", "key": None, "params": 58388, "value": 0.5243, "status": "ok", "source": "Fig. 2b (values: thesis data leaky_relu/slope_0.2.dat)", "near_keys": ['leaky0.2-depth5']},
@@ -280,7 +280,7 @@ PAPER_TABLES = {
         {"label": "Leaky-ReLU 0.5, 10 DC layers", "key": 'leaky0.5-depth10', "params": 95252, "value": 0.5443, "status": "ok", "source": "Fig. 2b (values: thesis data leaky_relu/slope_0.5.dat)"},
         {"label": "Leaky-ReLU 0.5, 20 DC layers", "key": 'leaky0.5-depth20', "params": 187412, "value": 0.5599, "status": "ok", "source": "Fig. 2b (values: thesis data leaky_relu/slope_0.5.dat)"},
         {"label": "Leaky-ReLU 0.5, 30 DC layers", "key": 'leaky0.5-depth30', "params": 279572, "value": 0.5609, "status": "ok", "source": "Fig. 2b (values: thesis data leaky_relu/slope_0.5.dat)"},
-        {"label": "Leaky-ReLU 0.5, 40 DC layers", "key": None, "params": 371732, "value": 0.5586, "status": "ok", "source": "Fig. 2b (values: thesis data leaky_relu/slope_0.5.dat)"},
+        {"label": "Leaky-ReLU 0.5, 40 DC layers", "key": 'leaky0.5-depth40', "params": 371732, "value": 0.5586, "status": "ok", "source": "Fig. 2b (values: thesis data leaky_relu/slope_0.5.dat)"},
         ],
     },
     # ----------------------------------------------------------------------------------------
