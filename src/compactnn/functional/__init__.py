@@ -15,6 +15,23 @@ from .circulant import (
 from .dct import dct, dct_matrix, idct
 from .hashing import fmix32, hash_indices, hashed_dense
 from .ldr import krylov, ldr_dense, ldr_matmul, shift_op, subdiagonal_op, tridiagonal_op
+from .prodsum import (
+    avg_pool2d_as_prodsum,
+    conv2d_as_prodsum,
+    dct_bands,
+    kron_dense,
+    kron_matmul,
+    kron_rearrange,
+    kron_unrearrange,
+    near_square_factors,
+    nearest_kron_sum,
+    permutation_matrix,
+    pooling_matrix,
+    prodsum_basis,
+    prodsum_dense,
+    prodsum_matmul,
+    shift_matrix,
+)
 from .toeplitz import (
     project_toeplitz,
     toeplitz_dense,
@@ -25,11 +42,14 @@ from .toeplitz import (
 )
 
 __all__ = [
+    "avg_pool2d_as_prodsum",
     "circulant_dense",
     "circulant_fft_size",
     "circulant_matmul",
     "circulant_spectrum",
+    "conv2d_as_prodsum",
     "dct",
+    "dct_bands",
     "dct_matrix",
     "diag_circulant_diag",
     "diag_circulant_diag_dense",
@@ -39,11 +59,23 @@ __all__ = [
     "hash_indices",
     "hashed_dense",
     "idct",
+    "kron_dense",
+    "kron_matmul",
+    "kron_rearrange",
+    "kron_unrearrange",
     "krylov",
     "ldr_dense",
     "ldr_matmul",
+    "near_square_factors",
+    "nearest_kron_sum",
+    "permutation_matrix",
+    "pooling_matrix",
+    "prodsum_basis",
+    "prodsum_dense",
+    "prodsum_matmul",
     "project_circulant",
     "project_toeplitz",
+    "shift_matrix",
     "shift_op",
     "subdiagonal_op",
     "toeplitz_dense",
