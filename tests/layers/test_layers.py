@@ -278,7 +278,7 @@ def test_capabilities_are_declared_on_the_class():
     projections = set(available_layers(capability="from_dense"))
     assert projections == set(ALL)  # every family has one
     fitted = {n for n in ALL if not get_layer_class(n).capabilities()["from_dense_exact"]}
-    assert fitted == {"acdc", "toeplitz_like", "ldr_sd", "ldr_td"}
+    assert fitted == {"acdc", "toeplitz_like", "ldr_sd", "ldr_td", "kronecker", "prodsum"}
     budgets = {n: get_layer_class(n).capabilities()["budget_kwargs"] for n in ALL}
     assert budgets["lowrank"] == {"rank": 8} and budgets["dc"] == {}
     for name, kw in budgets.items():  # a budget kwarg really changes the parameter count

@@ -7,6 +7,7 @@ from .dense import Dense
 from .hashed import HashedLinear
 from .ldr import LDRSubdiagonal, LDRTridiagonal, ToeplitzLike
 from .lowrank import LowRank
+from .prodsum import Kronecker, ProdSum
 from .registry import available_layers, get_layer_class, make_linear, register_layer
 from .toeplitz import DiagonalToeplitz, Toeplitz
 
@@ -19,9 +20,11 @@ __all__ = [
     "DiagonalCirculant",
     "DiagonalToeplitz",
     "HashedLinear",
+    "Kronecker",
     "LDRSubdiagonal",
     "LDRTridiagonal",
     "LowRank",
+    "ProdSum",
     "StructuredLinear",
     "Toeplitz",
     "ToeplitzLike",
