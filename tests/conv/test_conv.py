@@ -138,6 +138,34 @@ def test_circulant_implementations_agree_with_the_definition(shape, extent, stri
         torch.testing.assert_close(dense, w[(h - (c - d)) % n])
 
 
+@pytest.mark.parametrize("n", [5, 6])
+def test_channel_fft_functions_have_the_adjoint_backward(n):
+    # the FFT path's own backward passes: the inverse transform with the bins weighted
+    x = torch.randn(2, 3, **F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: CF._RfftLast.apply(t, n), (x,))
+    xf = torch.randn(2, n // 2 + 1, dtype=torch.complex128, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: CF._IrfftLast.apply(t, n), (xf,))
+
+
+@pytest.mark.parametrize(("layout", "blocked"), [(torch.contiguous_format, True),
+                                                 (torch.channels_last, False)])
+def test_circulant_fft_layout_paths(monkeypatch, layout, blocked):
+    # large maps transpose image by image (_transpose_copy); channels-last inputs not at all
+    if blocked:
+        monkeypatch.setattr(CF, "_BLOCKED_TRANSPOSE_MIN", 1)
+    for c_in, c_out in ((5, 7), (7, 5)):
+        w = torch.randn(4, 3, 3, **F64, requires_grad=True)
+        b = torch.randn(c_out, **F64)
+        x = torch.randn(2, c_in, 4, 3, **F64).contiguous(memory_format=layout)
+        x.requires_grad_()
+        kw = {"out_channels": c_out, "stride": 2, "padding": 1}
+        y = CF.circulant_conv2d_fft(x, w, b, **kw)
+        assert y.is_contiguous(memory_format=layout)
+        torch.testing.assert_close(y, CF.circulant_conv2d_conv3d(x, w, b, **kw))
+        assert torch.autograd.gradcheck(
+            lambda x, w, b=b, kw=kw: CF.circulant_conv2d_fft(x, w, b, **kw), (x, w))
+
+
 def test_circulant_fft_runs_half_precision_in_float32():
     w = torch.randn(8, 3, 3)
     x = torch.randn(2, 8, 6, 6)
@@ -149,7 +177,7 @@ def test_circulant_fft_runs_half_precision_in_float32():
 
 
 @pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
-@pytest.mark.parametrize("shape", [(3, 4), (4, 3)])
+@pytest.mark.parametrize("shape", [(3, 4), (5, 3)])  # n even (input zero-padded) and odd
 def test_gradcheck_inputs_and_parameters(name, kw, shape):
     op = make_conv(name, *shape, 3, stride=2, padding=1, **kw, **F64)
     names = [n for n, _ in _params(op)]
@@ -336,7 +364,7 @@ def test_structure_kwargs_are_checked():
 
 
 @pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
-def test_unbatched_empty_batch_and_state_dict(name, kw):
+def test_unbatched_empty_batch_layouts_and_state_dict(name, kw):
     op = make_conv(name, 4, 6, 3, padding=1, **kw)
     x = torch.randn(3, 4, 7, 7)
     torch.testing.assert_close(op(x[0]), op(x)[0])
@@ -345,6 +373,9 @@ def test_unbatched_empty_batch_and_state_dict(name, kw):
     assert y.shape == (0, 6, 7, 7)
     y.sum().backward()
     assert empty.grad.shape == empty.shape
+    assert op(x).is_contiguous()  # as nn.Conv2d: .view works on the output
+    last = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(op(last), op(x))
     other = make_conv(name, 4, 6, 3, padding=1, **kw)
     buf = io.BytesIO()
     torch.save(op.state_dict(), buf)

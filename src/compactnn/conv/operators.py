@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..functional import conv_circulant as CF
-from ..layers.base import svd
 from .base import StructuredConv2d, conv_weight_and_bias, normal_, uniform_
 from .registry import register_conv
 
@@ -114,7 +113,9 @@ class CirculantConv2d(StructuredConv2d):
     grouped complex-as-real ``conv2d`` over the ``n//2+1`` channel frequencies, inverse FFT:
     ``4k²(n//2+1)`` multiply-adds plus two length-``n`` channel FFTs, independent of ``m``), or
     ``"auto"`` (:func:`~compactnn.functional.conv_circulant.circulant_conv_impl`, decided once at
-    construction; see :mod:`compactnn.functional.conv_circulant` for both formulations).
+    construction: the FFT path, faster at every size measured, see
+    ``results/benchmarks/conv.md``; :mod:`compactnn.functional.conv_circulant` derives both
+    formulations).
     Init ``"paper"``: ``w ~ N(0, 2/(k²·m·C_in/n))`` (He over the kernel's mean fan-in).
     ``from_dense`` is the exact Frobenius projection: each ``w[j]`` is the mean of the stencils
     on its channel-diagonal ``{(c, d): (d - c + h) mod n = j}``.
@@ -444,7 +445,10 @@ class SeparableConv2d(StructuredConv2d):
         c_out, c_in, k = kern.shape[0], kern.shape[1], kern.shape[-1]
         op = cls(c_in, c_out, k, stride, padding, bias=has_bias, device=kern.device,
                  dtype=kern.dtype)
-        u, s, vh = svd(kern.permute(1, 0, 2, 3).reshape(c_in, c_out, k * k))
+        blocks = kern.permute(1, 0, 2, 3).reshape(c_in, c_out, k * k)
+        half = kern.dtype in (torch.float16, torch.bfloat16)  # no half-precision SVD kernels
+        u, s, vh = (t.to(kern.dtype) for t in torch.linalg.svd(
+            blocks.float() if half else blocks, full_matrices=False))
         root = s[:, :1].sqrt()  # (C_in, 1)
         with torch.no_grad():
             op.pointwise.copy_((u[:, :, 0] * root).T)

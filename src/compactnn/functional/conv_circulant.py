@@ -38,8 +38,9 @@ Two implementations, equal up to rounding:
   per output pixel plus one channel FFT per input pixel and one per output pixel: independent
   of ``m``. Half precision runs in float32 (:func:`~compactnn.functional.circulant.fft_dtype`).
 
-``impl="auto"`` chooses by :func:`circulant_conv_impl`, a rule read off the measurements of
-``benchmarks/bench_conv.py --impl-sweep`` (``results/benchmarks/conv.md``).
+``impl="auto"`` chooses by :func:`circulant_conv_impl`, read off the measurements of
+``benchmarks/bench_conv.py`` ("conv3d vs fft" in ``results/benchmarks/conv.md``): the FFT
+path, which was faster at every size measured; conv3d is the direct reference.
 
 The module also holds the companion operators the circulant coupling is compared with:
 ``dc_conv2d`` (depthwise stencil, then a diagonal-circulant channel mixing), ``separable_conv2d``
@@ -156,26 +157,121 @@ def _conj_spectrum_kernel(weight: Tensor, n: int, dtype: torch.dtype) -> Tensor:
     return kern.reshape(-1, 2, k, k)
 
 
+def _scale_bins(g: Tensor, n: int, inverse: bool) -> Tensor:
+    """``g · c`` (or ``g / c``) over the last axis of a length-``n`` real FFT's spectrum, where
+    ``c_ω`` is how often bin ``ω`` counts in the full spectrum: 1 for the DC bin and, ``n``
+    even, the Nyquist bin; 2 for the others. Computed on the real view (complex elementwise
+    products are several times slower on CPU)."""
+    c = torch.full((n // 2 + 1, 1), 0.5 if inverse else 2.0, dtype=g.real.dtype,
+                   device=g.device)
+    c[0] = 1.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    return torch.view_as_complex(torch.view_as_real(g) * c)
+
+
+class _RfftLast(torch.autograd.Function):
+    """``rfft(x, n)`` over the last axis, whose backward is one inverse real FFT (autograd's
+    runs a full complex FFT on a zero-padded copy): ``∂x = n·irfft(g / c)[:len]``, ``c`` as in
+    :func:`_scale_bins`."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, n: int) -> Tensor:
+        ctx.n, ctx.length = n, x.shape[-1]
+        return torch.fft.rfft(x, n=n)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        h = _scale_bins(g, ctx.n, inverse=True)
+        return torch.fft.irfft(h, n=ctx.n, norm="forward")[..., :ctx.length], None
+
+
+class _IrfftLast(torch.autograd.Function):
+    """``irfft(X, n)`` over the last axis; backward ``∂X = rfft(g)·c/n`` (one real FFT)."""
+
+    @staticmethod
+    def forward(ctx, xf: Tensor, n: int) -> Tensor:
+        ctx.n = n
+        return torch.fft.irfft(xf, n=n)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        return _scale_bins(torch.fft.rfft(g, norm="forward"), ctx.n, inverse=False), None
+
+
+#: matrices from this many elements on are transposed one by one (see _transpose_copy)
+_BLOCKED_TRANSPOSE_MIN = 2**19
+
+
+def _transpose_copy(t: Tensor) -> Tensor:
+    """``(N, A, B) → (N, B, A)``, contiguous. Large matrices go one at a time through
+    PyTorch's cache-blocked 2-D transpose, which its batched strided copy does not use (and
+    which at ``C·H·W ≥ 2^19`` outweighs a loop over the batch); smaller ones in one copy."""
+    n, a, b = t.shape
+    if a * b < _BLOCKED_TRANSPOSE_MIN or n == 0:
+        return t.transpose(1, 2).contiguous()
+    t = t.contiguous()
+    out = t.new_empty(n, b, a)
+    for i in range(n):
+        out[i].copy_(t[i].t())
+    return out
+
+
+class _Transpose(torch.autograd.Function):
+    """:func:`_transpose_copy` with itself as backward."""
+
+    @staticmethod
+    def forward(ctx, t: Tensor) -> Tensor:
+        return _transpose_copy(t)
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> Tensor:
+        return _transpose_copy(g)
+
+
+def _to_channels_last(x: Tensor) -> Tensor:
+    """``(N, C, H, W) → (N, H, W, C)`` contiguous (a view when ``x`` is channels-last)."""
+    nhwc = x.permute(0, 2, 3, 1)
+    if nhwc.is_contiguous():
+        return nhwc
+    n, c, h, w = x.shape
+    return _Transpose.apply(x.reshape(n, c, h * w)).view(n, h, w, c)
+
+
+def _from_channels_last(z: Tensor, channels: int, layout: torch.memory_format) -> Tensor:
+    """``(N, H, W, C') → (N, channels, H, W)`` in ``layout``, keeping the first ``channels``."""
+    if layout == torch.channels_last:
+        return z[..., :channels].permute(0, 3, 1, 2).contiguous(memory_format=layout)
+    n, h, w, c = z.shape
+    out = _Transpose.apply(z.reshape(n, h * w, c)).view(n, c, h, w)
+    return out[:, :channels].contiguous()
+
+
 def circulant_conv2d_fft(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
                          out_channels: int, stride: int = 1, padding: int = 0) -> Tensor:
     """Circulant coupling through a real FFT over the channel axis and one grouped ``conv2d``
-    over the ``n//2 + 1`` channel frequencies (see the module docstring)."""
+    over the ``n//2 + 1`` channel frequencies (see the module docstring).
+
+    Works channels-last, where every step is a view: the channel FFTs run along the last axis
+    of ``(N, H, W, C)``, and the real and imaginary parts of frequency ``ω``, adjacent in
+    memory, are channels ``2ω`` and ``2ω + 1`` of a channels-last ``(N, 2F, H, W)`` tensor,
+    the grouped convolution's groups as they are. The output has the input's memory format
+    (as ``conv2d``): no copy for a channels-last input, one output-sized copy otherwise.
+    """
     n = _check_circulant_args(x, weight, out_channels, "circulant_conv2d")
     if x.shape[0] == 0:  # FFT libraries reject zero-size transforms
         return circulant_conv2d_conv3d(x, weight, bias, out_channels=out_channels,
                                        stride=stride, padding=padding)
-    out_dtype = x.dtype
+    out_dtype, layout = x.dtype, _memory_format(x)
     work = fft_dtype(torch.promote_types(x.dtype, weight.dtype))
-    batch, _, height, width = x.shape
     freqs = n // 2 + 1
-    xf = torch.fft.rfft(x.to(work), n=n, dim=1)  # (N, F, H, W), zero-padded to n channels
-    xr = torch.view_as_real(xf).permute(0, 1, 4, 2, 3).reshape(batch, 2 * freqs, height, width)
+    # an explicit transpose: FFTs along a strided axis run far slower once C is large
+    xf = _RfftLast.apply(_to_channels_last(x.to(work)), n)  # (N, H, W, F)
+    xr = torch.view_as_real(xf).reshape(*xf.shape[:3], 2 * freqs).permute(0, 3, 1, 2)
     zr = F.conv2d(xr, _conj_spectrum_kernel(weight, n, work), stride=stride, padding=padding,
-                  groups=freqs)
-    ho, wo = zr.shape[-2:]
-    zf = torch.view_as_complex(zr.reshape(batch, freqs, 2, ho, wo).permute(0, 1, 3, 4, 2)
-                               .contiguous())
-    z = torch.fft.irfft(zf, n=n, dim=1)[:, :out_channels]
+                  groups=freqs).permute(0, 2, 3, 1)  # (N, H_o, W_o, 2F)
+    zf = torch.view_as_complex(zr.contiguous().reshape(*zr.shape[:3], freqs, 2))
+    z = _from_channels_last(_IrfftLast.apply(zf, n), out_channels, layout)
     if bias is not None:
         z = z + bias.to(work)[:, None, None]
     return z.to(out_dtype)
@@ -183,20 +279,17 @@ def circulant_conv2d_fft(x: Tensor, weight: Tensor, bias: Tensor | None = None, 
 
 def circulant_conv_impl(in_channels: int, out_channels: int, channel_extent: int,
                         kernel_size: int) -> str:
-    """The implementation ``impl="auto"`` runs: ``"conv3d"`` for narrow bands, ``"fft"``
-    otherwise.
+    """The implementation ``impl="auto"`` runs: ``"fft"`` at every size.
 
-    The conv3d path costs ``C_out·m·k²`` multiply-adds per pixel, the FFT path
-    ``≈ 2·n·k²`` plus two channel FFTs, so the FFT path wins once ``m`` is a few times larger
-    than ``2n / C_out``; where exactly is measured by ``benchmarks/bench_conv.py --impl-sweep``
-    (``results/benchmarks/conv.md``, "conv3d vs fft"), whose crossover this rule encodes.
+    By multiply-adds the conv3d path (``C_out·m·k²`` per pixel) would win for narrow bands
+    (``m`` below about ``2n / C_out``), but measured side by side
+    (``benchmarks/bench_conv.py``, "conv3d vs fft" in ``results/benchmarks/conv.md``: C = 4 …
+    1,024, m = 1 … C, 32×32 maps, CPU) the FFT path was faster at every size, from ``m = 1``
+    on: a convolution with a single input and output channel cannot use the channel-vectorised
+    kernels that the FFT path's grouped ``conv2d`` runs on. The arguments are kept so that a
+    device whose conv3d is fast (not measured: no GPU was available) can get a size rule.
     """
-    n = max(in_channels, out_channels)
-    return "conv3d" if channel_extent * out_channels <= _CONV3D_MAX_RATIO * n else "fft"
-
-
-#: conv3d while ``m·C_out ≤ ratio·n`` (see :func:`circulant_conv_impl`)
-_CONV3D_MAX_RATIO = 4
+    return "fft"
 
 
 def circulant_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
@@ -210,9 +303,8 @@ def circulant_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
     length-``n`` channel FFTs (fft); memory: the padded input (conv3d) or its spectrum (fft).
     """
     if impl == "auto":
-        impl = circulant_conv_impl(x.shape[1] if x.dim() == 4 else 1, out_channels,
-                                   weight.shape[0] if weight.dim() else 1, weight.shape[-1]
-                                   if weight.dim() else 1)
+        _check_circulant_args(x, weight, out_channels, "circulant_conv2d")
+        impl = circulant_conv_impl(x.shape[1], out_channels, weight.shape[0], weight.shape[-1])
     if impl == "conv3d":
         return circulant_conv2d_conv3d(x, weight, bias, out_channels=out_channels,
                                        stride=stride, padding=padding)
@@ -239,6 +331,13 @@ def circulant_conv_flops(in_channels: int, out_channels: int, channel_extent: in
 
 
 # ---------------------------------------------------------------- companions
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    """The layout ``conv2d`` gives its output for input ``x``."""
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
 
 def _depthwise(x: Tensor, spatial: Tensor, stride: int, padding: int) -> Tensor:
     """Depthwise ``k × k`` convolution of ``x`` with ``spatial`` ``(C, k, k)``."""
@@ -272,7 +371,9 @@ def dc_conv2d(x: Tensor, spatial: Tensor, c: Tensor, d: Tensor, bias: Tensor | N
     """
     y = _depthwise(x, spatial, stride, padding)
     z = diag_circulant_diag(y.movedim(1, -1), c, d_out=d, bias=bias, out_features=out_channels)
-    return z.movedim(-1, 1)
+    # the channel FFTs leave z channels-last: kept for a channels-last input (as conv2d
+    # does), else copied to the standard layout
+    return z.movedim(-1, 1).contiguous(memory_format=_memory_format(x))
 
 
 def dc_conv2d_dense(spatial: Tensor, c: Tensor, d: Tensor, out_channels: int) -> Tensor:
