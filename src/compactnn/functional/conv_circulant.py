@@ -369,11 +369,11 @@ def dc_conv2d(x: Tensor, spatial: Tensor, c: Tensor, d: Tensor, bias: Tensor | N
     Cost per output pixel: ``k²·C_in`` multiply-adds and two channel FFTs of length
     ``L = circulant_fft_size(n, C_in, C_out)`` (``O(n log n)`` instead of ``C_in·C_out``).
     """
-    y = _depthwise(x, spatial, stride, padding)
-    z = diag_circulant_diag(y.movedim(1, -1), c, d_out=d, bias=bias, out_features=out_channels)
-    # the channel FFTs leave z channels-last: kept for a channels-last input (as conv2d
-    # does), else copied to the standard layout
-    return z.movedim(-1, 1).contiguous(memory_format=_memory_format(x))
+    y = _to_channels_last(_depthwise(x, spatial, stride, padding))
+    z = diag_circulant_diag(y, c, d_out=d, bias=bias, out_features=out_channels)
+    # the channel FFTs run channels-last: the result stays so for a channels-last input (as
+    # conv2d does), else it is transposed back
+    return _from_channels_last(z, out_channels, _memory_format(x))
 
 
 def dc_conv2d_dense(spatial: Tensor, c: Tensor, d: Tensor, out_channels: int) -> Tensor:
