@@ -355,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                 "train", "compare", "families", "reproduce"):
             raise ValueError(f"'{args.command}' trains nothing: run it as one process, not "
                              "under torchrun")
-        return cmds[args.command](args)
+        status = cmds[args.command](args)
+        destroy_distributed(wait=True)  # every rank got here: let all finish before closing
+        return status
     except BrokenPipeError:  # `compactnn list | head`: the reader left; nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

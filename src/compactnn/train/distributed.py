@@ -174,9 +174,14 @@ def init_distributed(device: str = "cpu", *, timeout_s: float | None = None) -> 
     return DistInfo(rank, world, local_rank, backend, dev)
 
 
-def destroy_distributed() -> None:
-    """Tear down the default process group, if one is up (safe to call in any case)."""
+def destroy_distributed(*, wait: bool = False) -> None:
+    """Tear down the default process group, if one is up (safe to call in any case).
+    ``wait``: first a barrier, so that no rank closes its connections while another still
+    has a collective in flight (gloo may abort a process whose peer left mid-transfer); only
+    on a path every rank takes — after an error on one rank it would wait for the timeout."""
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
