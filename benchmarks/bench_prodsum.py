@@ -14,6 +14,7 @@ ratios are medians of per-round ratios against the dense module (> 1: faster tha
 
     python benchmarks/bench_prodsum.py             # full grid (a few minutes on 2 cores)
     python benchmarks/bench_prodsum.py --quick     # seconds; writes to a temporary folder
+    python benchmarks/bench_prodsum.py --threads 1 --repeats 25   # the committed results
 
 Writes ``<out>/prodsum.{csv,json,md}`` (default ``results/benchmarks``; with ``--quick`` and no
 ``--out``, a new temporary folder, so a smoke run never replaces a result).
@@ -140,6 +141,8 @@ def main(argv=None) -> None:
     p.add_argument("--conv-batches", type=int, nargs="+", default=[32])
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's); 1 is steadier on a busy machine")
     p.add_argument("--out", default=None,
                    help="folder for prodsum.{csv,json,md} (default results/benchmarks; "
                         "with --quick a new temporary folder)")
@@ -152,6 +155,8 @@ def main(argv=None) -> None:
     out = Path(a.out) if a.out else (
         Path(tempfile.mkdtemp(prefix="bench_prodsum-")) if a.quick else Path("results/benchmarks"))
     device = torch.device(a.device)
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     rows, t0 = [], time.perf_counter()

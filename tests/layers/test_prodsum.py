@@ -76,12 +76,20 @@ def test_both_mode_orders_are_taken_and_agree():
     from compactnn.functional import prodsum as P
 
     torch.manual_seed(0)
-    for fs in ([torch.randn(2, 10, 2, dtype=D), torch.randn(2, 3, 9, dtype=D)],
-               [torch.randn(2, 3, 9, dtype=D), torch.randn(2, 10, 2, dtype=D)]):
-        assert P._flops(fs) != P._flops(fs[::-1])  # one of the two runs reversed
+    # two modes: the first mode first for A: (5, 3), B: (7, 2), the second first mirrored
+    for a, b in ((torch.randn(2, 5, 3, dtype=D), torch.randn(2, 7, 2, dtype=D)),
+                 (torch.randn(2, 3, 5, dtype=D), torch.randn(2, 2, 7, dtype=D))):
+        x = torch.randn(4, a.shape[2] * b.shape[2], dtype=D)
+        torch.testing.assert_close(F.kron_matmul(x, a, b), x @ F.kron_dense(a, b).T)
+        torch.testing.assert_close(P._apply_last_first(x, [a, b]), x @ F.kron_dense(a, b).T)
+    # more modes: the reversed order runs when it is cheaper
+    for fs in ([torch.randn(2, 10, 2, dtype=D), torch.randn(2, 1, 1, dtype=D),
+                torch.randn(2, 3, 9, dtype=D)],
+               [torch.randn(2, 3, 9, dtype=D), torch.randn(2, 1, 1, dtype=D),
+                torch.randn(2, 10, 2, dtype=D)]):
+        assert P._flops(fs) != P._flops(fs[::-1])
         x = torch.randn(5, 18, dtype=D)
         torch.testing.assert_close(F.kron_matmul(x, *fs), x @ F.kron_dense(*fs).T)
-        torch.testing.assert_close(P._apply_last_first(x, fs), x @ F.kron_dense(*fs).T)
 
 
 @pytest.mark.parametrize("shapes", [[(3, 2), (2, 4)], [(2, 9), (10, 2)], [(2, 2), (3, 2), (2, 3)]])
