@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import statistics
 import sys
@@ -116,7 +117,9 @@ def write_outputs(rows: list[dict], out: Path, meta: dict) -> None:
         w.writerows(rows)
     (out / "prodsum.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     lines = [f"# ProdSum operators against dense modules ({meta['device']}, float32)", "",
-             f"torch {meta['torch']}, {meta['threads']} thread(s), commit {meta['git']}. "
+             f"torch {meta['torch']}, {meta['threads']} thread(s), commit {meta['git']}, load "
+             f"average {meta['load_average_1min']} when done (a shared machine: single times "
+             "scatter, the per-round ratios much less). "
              "Modules of a configuration measured round-robin in one process; times are medians "
              "(ms); × dense = median of per-round time ratios dense / module (> 1: faster than "
              "the dense module). Reproduce: `python benchmarks/bench_prodsum.py`.", ""]
@@ -176,7 +179,7 @@ def main(argv=None) -> None:
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
             "compactnn": compactnn.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "seconds": round(time.perf_counter() - t0, 1),
-            "quick": a.quick}
+            "load_average_1min": round(os.getloadavg()[0], 2), "quick": a.quick}
     write_outputs(rows, out, meta)
     print(f"wrote {out}/prodsum.{{md,csv,json}}")
 
