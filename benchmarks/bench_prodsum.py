@@ -122,7 +122,8 @@ def write_outputs(rows: list[dict], out: Path, meta: dict) -> None:
              "scatter, the per-round ratios much less). "
              "Modules of a configuration measured round-robin in one process; times are medians "
              "(ms); × dense = median of per-round time ratios dense / module (> 1: faster than "
-             "the dense module). Reproduce: `python benchmarks/bench_prodsum.py`.", ""]
+             "the dense module). Reproduce: "
+             f"`{' '.join(['python benchmarks/bench_prodsum.py', meta['args']]).strip()}`.", ""]
     for part, ref in (("linear", "nn.Linear"), ("conv", "nn.Conv2d")):
         sel = [r for r in rows if r["part"] == part]
         if not sel:
@@ -194,7 +195,8 @@ def main(argv=None) -> None:
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
             "compactnn": compactnn.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "seconds": round(time.perf_counter() - t0, 1),
-            "load_average_1min": round(os.getloadavg()[0], 2), "quick": a.quick}
+            "load_average_1min": round(os.getloadavg()[0], 2), "quick": a.quick,
+            "args": " ".join(sys.argv[1:] if argv is None else argv)}
     write_outputs(rows, out, meta)
     print(f"wrote {out}/prodsum.{{md,csv,json}}")
 
