@@ -120,9 +120,11 @@ class Kronecker(StructuredLinear):
 
     Parameters: ``R·(m1·n1 + m2·n2) + out`` (784 → 784, R = 2: 3,136 + 784).
     Cost per sample: ``R·min(n1 n2 m2 + m1 n1 m2, n1 n2 m1 + m1 n2 m2)`` multiply-adds
-    (≈ ``2R·n^{1.5}`` square) against ``n²`` dense; memory ``R`` intermediate ``(n1, m2)``
-    planes. Init: ``Var(W_ij) = gain/in`` as the schemes of :mod:`compactnn.init` — ``paper``
-    (He, gain 2), ``lecun`` (1), ``uniform`` (1/3, uniform factors: ``nn.Linear``'s variance),
+    (≈ ``2R·n^{1.5}`` square) against ``n²`` dense (measured: results/benchmarks/prodsum.md);
+    backward keeps one intermediate of ``R·n1·m2`` or ``R·m1·n2`` floats per sample.
+
+    Init: ``Var(W_ij) = gain/in`` as the schemes of :mod:`compactnn.init` — ``paper`` (He,
+    gain 2), ``lecun`` (1), ``uniform`` (1/3, uniform factors: ``nn.Linear``'s variance),
     ``normal`` (``Var W_ij = 1``), ``identity`` (``A_0 = I``, ``B_0 = I`` rectangular, plus
     ``N(0, 10⁻⁴)`` noise: the identity when ``m2 = n2``).
 
@@ -314,7 +316,9 @@ class ProdSum(StructuredLinear):
     ``I ⊗ I``: ``T_ij = c_j I`` with ``Σ_j c_j P_ij = I``, plus ``N(0, 10⁻⁴)`` noise).
 
     ``from_dense``: a numerical fit — the least-squares first factor with the others set to
-    the identity (exact for ``depth = 1``), then L-BFGS on all factors (``iters``).
+    the identity (exact for ``depth = 1``), then L-BFGS on all factors (``iters``). A local
+    method: it recovered 58 of 60 matrices of the structure tried (depth 2, sizes 5–64); the
+    other two stopped at 4 % relative error.
     """
 
     param_formula = "terms·Σ h_i·h_(i+1) + out (h_0 = ⌈in/s⌉, h_depth = ⌈out/s⌉, s = block)"
