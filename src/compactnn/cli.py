@@ -249,7 +249,8 @@ def _cmd_reproduce(args) -> int:
                        seeds=None if args.seeds is None else tuple(args.seeds),
                        assignments=_overrides(args, _DATA_FLAGS), overrides=args.set,
                        runs_root=args.runs_dir, results_root=results,
-                       progress=not args.no_progress, dist=info)
+                       progress=not args.no_progress, dist=info,
+                       report_only=args.report_only)
     return 0
 
 
@@ -312,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="default: the experiment's own (at least 3 where a verdict rests on "
                         "them), 0 with --quick")
+    r.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the page from the runs already finished, "
+                        "listing the missing ones")
     r.add_argument("--results-dir", default=None,
                    help="default: results/, or <runs-dir>/quick-results with --quick")
     _add_common(r, train_flags=False)

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -116,3 +117,23 @@ def test_only_a_non_finite_loss_is_a_divergence(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "RuntimeError: a kernel failed" in err and "diverged" not in err
     assert not list(tmp_path.rglob("diverged.json")) and not list(tmp_path.rglob("results.json"))
+
+
+def test_report_only_writes_the_page_from_finished_runs_and_lists_the_missing(tmp_path, capsys):
+    base = ["reproduce", "nonlinearity", "--quick", "--dataset", "digits", "--runs-dir",
+            str(tmp_path), "--no-progress"]
+    assert main(base + ["--report-only"]) == 2
+    assert "no finished runs" in capsys.readouterr().err
+    assert main(base) == 0
+    runs = sorted((tmp_path / "nonlinearity").glob("*/seed0"))
+    shutil.rmtree(runs[0])
+    capsys.readouterr()
+    assert main(base + ["--report-only"]) == 0
+    res = json.loads((tmp_path / "quick-results" / "nonlinearity" / "results.json").read_text())
+    assert res["missing"] == [f"{runs[0].parent.name} seed 0"]
+    assert len(res["rows"]) == len(runs) - 1
+    page = (tmp_path / "quick-results" / "nonlinearity" / "README.md").read_text()
+    assert f"Partial report: {len(runs) - 1} of {len(runs)} runs finished" in page
+    assert not runs[0].exists()  # nothing was trained
+    assert main(["reproduce", "init-variance", "--quick", "--report-only", "--runs-dir",
+                 str(tmp_path)]) == 2

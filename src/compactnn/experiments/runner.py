@@ -246,6 +246,7 @@ def run_experiment(
     progress: bool = True,
     log=print,
     dist: DistInfo | None = None,
+    report_only: bool = False,
 ) -> dict:
     """Run every config × seed of ``exp`` and write its report (``seeds``: default the
     experiment's own, one seed when ``quick``). ``assignments`` (typed
@@ -256,7 +257,10 @@ def run_experiment(
     ``dist``: under torchrun every rank calls this with the same arguments; each run is
     data-parallel (:func:`~compactnn.runs.run`), rank 0 decides which runs to reuse, resume or
     redo (and tells the others), logs and writes; an experiment that trains nothing runs on
-    rank 0 only."""
+    rank 0 only.
+
+    ``report_only``: train nothing; write the page from the runs already finished, saying on
+    it which runs are missing (a long experiment's results so far)."""
     info = dist if dist is not None else DistInfo()
     if not info.is_main:
         log, progress = (lambda *_: None), False
@@ -267,6 +271,9 @@ def run_experiment(
         if overrides or assignments or seeds not in (None, (0,)):
             raise ValueError(f"{exp.name} trains no models: --set, --dataset, --data-dir and "
                              "--seeds do not apply to it")
+        if report_only:
+            raise ValueError(f"{exp.name} trains no models: its page is computed each time "
+                             "(--report-only does not apply)")
         if not info.is_main:
             return {"experiment": exp.name, "markdown": ""}
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -289,7 +296,7 @@ def run_experiment(
                                         progress=progress)
         return data_cache[key]
 
-    rows = []
+    rows, missing = [], []
     jobs = [(c, s) for c in configs for s in seeds]
     bar = progress_bar(jobs, desc=exp.name, disable=not progress)
     for cfg, seed in bar:
@@ -305,6 +312,9 @@ def run_experiment(
         row = {"name": cfg.name, "seed": seed, "tags": cfg.to_dict()["tags"],
                "model": cfg.model.to_dict(), "dataset": cfg.data.name,
                "epochs": cfg.train.epochs}
+        if done is None and report_only:
+            missing.append(f"{cfg.name} seed {seed}")
+            continue
         if done is None:
             if resume:
                 log(f"{cfg.name} seed {seed}: resuming the interrupted run")
@@ -330,8 +340,13 @@ def run_experiment(
                      "history": [e[f"test_{metric}"] for e in done["epochs"]],
                      "train_loss": [e["train_loss"] for e in done["epochs"]],
                      "train_time_s": sum(e["time_s"] for e in done["epochs"])})
+    if not rows:
+        raise ValueError(f"{exp.name}: no finished runs under {exp_runs} to report")
     agg = aggregate(rows)
     md = markdown_table(agg, exp.paper)
+    if missing:
+        md = (f"**Partial report: {len(rows)} of {len(jobs)} runs finished.** Not yet run: "
+              f"{', '.join(missing)}.\n\n" + md)
     if not info.is_main:  # the report (plots, pages) is rank 0's
         return {"experiment": exp.name, "rows": rows, "aggregate": agg, "markdown": md}
     if exp.report is not None:
@@ -341,7 +356,7 @@ def run_experiment(
     write_json(out_dir / "results.json", {
         "experiment": exp.name, "quick": quick, "seeds": list(seeds),
         "assignments": [[p, v] for p, v in assignments], "overrides": overrides,
-        "rows": rows, "aggregate": agg, "paper": exp.paper})
+        "rows": rows, "aggregate": agg, "paper": exp.paper, "missing": missing})
     trained = sum(r.get("train_time_s", 0.0) for r in rows)
     _write_readme(exp, out_dir, md, quick, time.perf_counter() - t0, trained)
     log(md)
