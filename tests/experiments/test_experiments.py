@@ -137,3 +137,29 @@ def test_report_only_writes_the_page_from_finished_runs_and_lists_the_missing(tm
     assert not runs[0].exists()  # nothing was trained
     assert main(["reproduce", "init-variance", "--quick", "--report-only", "--runs-dir",
                  str(tmp_path)]) == 2
+
+
+#: the experiments the DCNN paper ran on MNIST (Table 3); they take --dataset mnist
+MNIST_EXPERIMENTS = ["compression"]
+
+
+@pytest.mark.parametrize("name", MNIST_EXPERIMENTS)
+def test_the_papers_mnist_experiments_run_on_mnist_idx_files(name, tmp_path):
+    import numpy as np
+
+    from compactnn.data import write_idx
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "mnist"
+    data.mkdir()
+    for split, n in (("train", 300), ("t10k", 100)):
+        write_idx(data / f"{split}-images-idx3-ubyte.gz",
+                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(data / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
+    assert main(["reproduce", name, "--quick", "--dataset", "mnist", "--data-dir", str(data),
+                 "--runs-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
+    res = json.loads((tmp_path / "runs" / "quick-results" / name / "results.json").read_text())
+    assert res["rows"] and {r["dataset"] for r in res["rows"]} == {"mnist"}
+    run_json = next((tmp_path / "runs" / name).glob("*/seed0/run.json"))
+    seen = json.loads(run_json.read_text())["data"]
+    assert seen["name"] == "mnist" and seen["train"] + seen["val"] == 300
