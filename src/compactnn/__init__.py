@@ -1,6 +1,21 @@
 """compactnn: compact deep networks built from structured matrices."""
 
 from . import functional, init, runtime
+from .conv import (
+    CirculantConv2d,
+    DCConv2d,
+    ExplicitRDBlock,
+    FullConv2d,
+    IMEXRDBlock,
+    LeanConv2d,
+    ResidualBlock,
+    SeparableConv2d,
+    StructuredConv2d,
+    SymmetricBlock,
+    available_convs,
+    make_block,
+    make_conv,
+)
 from .layers import (
     Circulant,
     CirculantProjection,
@@ -13,7 +28,7 @@ from .layers import (
     make_linear,
     register_layer,
 )
-from .models import DCNN, MLP, StructuredMLP
+from .models import DCNN, MLP, LowCostResNet, StructuredMLP
 
 __version__ = "0.1.0"
 
@@ -21,16 +36,30 @@ __all__ = [
     "DCNN",
     "MLP",
     "Circulant",
+    "CirculantConv2d",
     "CirculantProjection",
+    "DCConv2d",
     "Dense",
     "DiagonalCirculant",
+    "ExplicitRDBlock",
+    "FullConv2d",
+    "IMEXRDBlock",
     "Kronecker",
+    "LeanConv2d",
+    "LowCostResNet",
     "ProdSum",
+    "ResidualBlock",
+    "SeparableConv2d",
+    "StructuredConv2d",
     "StructuredLinear",
     "StructuredMLP",
+    "SymmetricBlock",
+    "available_convs",
     "available_layers",
     "functional",
     "init",
+    "make_block",
+    "make_conv",
     "make_linear",
     "register_layer",
     "runtime",

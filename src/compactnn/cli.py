@@ -106,16 +106,20 @@ def _build(base: RunConfig, args, *flag_sets: dict, extra: list[tuple[str, objec
 
 # --- commands ------------------------------------------------------------------------------
 def _cmd_list(args) -> int:
-    print("layers (make_linear(name, in, out)):")
-    for name in sorted(available("linear")):
-        cls = get("linear", name)
-        caps = capabilities(cls)
-        extra = [f"from_dense: {'exact' if caps['from_dense_exact'] else 'fit'}"] \
-            if caps.get("from_dense") else []
-        extra += [f"budget: {', '.join(caps['budget_kwargs'])}"] if caps.get("budget_kwargs") \
-            else []
-        print(f"  {name:<22} {cls.__name__:<18} params = {cls.param_formula}"
-              + (f"   [{'; '.join(extra)}]" if extra else ""))
+    def families(kind: str, head: str) -> None:
+        print(head)
+        for name in sorted(available(kind)):
+            cls = get(kind, name)
+            caps = capabilities(cls)
+            extra = [f"from_dense: {'exact' if caps['from_dense_exact'] else 'fit'}"] \
+                if caps.get("from_dense") else []
+            extra += [f"budget: {', '.join(caps['budget_kwargs'])}"] \
+                if caps.get("budget_kwargs") else []
+            print(f"  {name:<22} {cls.__name__:<18} params = {cls.param_formula}"
+                  + (f"   [{'; '.join(extra)}]" if extra else ""))
+
+    families("linear", "layers (make_linear(name, in, out)):")
+    families("conv", "conv operators (make_conv(name, in, out, k)):")
     print("models:      " + ", ".join(sorted(available("model"))))
     print("datasets:")
     for name in available("dataset"):

@@ -25,7 +25,7 @@ __all__ = ["KINDS", "Registry", "accepted_kwargs", "available", "capabilities", 
 #: kind → the module whose import registers its members
 KINDS: dict[str, str | None] = {
     "linear": "compactnn.layers",
-    "conv": None,  # convolution operators (none yet)
+    "conv": "compactnn.conv",
     "model": "compactnn.models",
     "activation": "compactnn.models.activations",
     "init": "compactnn.init",

@@ -20,6 +20,7 @@ import torch
 
 from .._optional import require
 from ..registry import get, registry
+from .augment import check_augmentation
 from .cifar import find_cifar10_dir, load_cifar10_arrays
 from .idx import DataError, read_idx
 
@@ -52,6 +53,9 @@ class Dataset:
     y_val: torch.Tensor | None = None
     notes: list[str] = field(default_factory=list)
     task: str = "classification"
+    #: an augmentation of :data:`~compactnn.data.augment.AUGMENTATIONS` that
+    #: :func:`~compactnn.data.in_memory_loaders` applies to every training batch (``None``: none)
+    augment: str | None = None
 
     @property
     def in_features(self) -> int:
@@ -273,6 +277,7 @@ def load_dataset(
     standardize: str | None = "global",
     seed: int = 0,
     limit_train: int | None = None,
+    augment: str | None = None,
 ) -> Dataset:
     """Load a registered data set (``compactnn list``) as flat float32 tensors.
 
@@ -286,6 +291,8 @@ def load_dataset(
     (per-feature, constant features left centred) or ``None``/``"none"`` (pixels scaled to
     [0, 1]). ``val_fraction`` holds out a seeded random part of the training set as validation.
     ``limit_train`` keeps a seeded random subset of the training set (quick runs).
+    ``augment`` (e.g. ``"crop-flip"``, :mod:`compactnn.data.augment`) is recorded on the data
+    set; :func:`~compactnn.data.in_memory_loaders` applies it to every training batch.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -293,6 +300,7 @@ def load_dataset(
     if standardize not in ("global", "feature", None):
         raise ValueError(f"standardize must be 'global', 'feature' or None, got {standardize!r}")
     spec, notes = resolve_dataset(name, data_dir)
+    check_augmentation(augment, spec.input_shape)
     x_tr, y_tr, x_te, y_te, scale, source = spec.load(spec.name, data_dir)
     check_arrays(spec.name, source, x_tr, y_tr, x_te, y_te,
                  spec.num_classes if spec.task == "classification" else None)
@@ -330,4 +338,4 @@ def load_dataset(
                    x_test=t(x_te, torch.float32), y_test=t(y_te, torch.int64),
                    x_val=t(x_val, torch.float32), y_val=t(y_val, torch.int64),
                    num_classes=spec.num_classes, input_shape=input_shape, source=source,
-                   notes=notes, name=spec.name, task=spec.task)
+                   notes=notes, name=spec.name, task=spec.task, augment=augment)

@@ -11,8 +11,12 @@ from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import Dataset as TorchDataset
 
-__all__ = ["EpochBatches", "SequentialBatches", "in_memory_loaders", "tensor_loader"]
+from .augment import apply_augmentation, check_augmentation
+
+__all__ = ["AugmentedBatches", "EpochBatches", "SequentialBatches", "augmented_loader",
+           "in_memory_loaders", "tensor_loader"]
 
 
 class EpochBatches(Sampler):
@@ -28,13 +32,19 @@ class EpochBatches(Sampler):
         self._epoch_start = generator.get_state()
         self._resume: tuple[torch.Tensor, int] | None = None
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
+    def _start_epoch(self) -> int:
+        """Go to the epoch's start state (a pending resume point, else where the generator
+        is), record it; return the number of batches to skip."""
         skip = 0
         if self._resume is not None:
             start, skip = self._resume
             self.generator.set_state(start)
             self._resume = None
         self._epoch_start = self.generator.get_state()
+        return skip
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        skip = self._start_epoch()
         perm = torch.randperm(self.n, generator=self.generator)
         for i in range(skip * self.batch_size, self.n, self.batch_size):
             yield perm[i:i + self.batch_size]
@@ -50,6 +60,48 @@ class EpochBatches(Sampler):
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
+
+
+class AugmentedBatches(EpochBatches):
+    """:class:`EpochBatches` that pairs every index batch with an augmentation seed: per epoch
+    one permutation, then one seed per batch, both from ``generator`` — so the resume of
+    :class:`EpochBatches` replays the augmentation too."""
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+        skip = self._start_epoch()
+        perm = torch.randperm(self.n, generator=self.generator)
+        seeds = torch.randint(0, 2 ** 62, (len(self),), generator=self.generator).tolist()
+        for b in range(skip, len(self)):
+            i = b * self.batch_size
+            yield perm[i:i + self.batch_size], seeds[b]
+
+
+class _AugmentedTensors(TorchDataset):
+    """``(augment(x[idx], seed), y[idx])`` for a sampler item ``(idx, seed)``."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, augment: str,
+                 input_shape: tuple[int, ...]) -> None:
+        self.x, self.y, self.augment, self.input_shape = x, y, augment, tuple(input_shape)
+
+    def __getitem__(self, item):
+        idx, seed = item
+        return apply_augmentation(self.augment, self.x[idx], self.input_shape, seed), self.y[idx]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def augmented_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, *,
+                     shuffle_generator: torch.Generator, augment: str,
+                     input_shape: tuple[int, ...], pin_memory: bool = False) -> DataLoader:
+    """A training DataLoader of shuffled ``(x[idx], y[idx])`` batches with the augmentation
+    ``augment`` (:data:`~compactnn.data.augment.AUGMENTATIONS`) applied to every batch of
+    images of ``input_shape``, seeded from ``shuffle_generator`` (resumable as
+    :class:`EpochBatches`)."""
+    check_augmentation(augment, input_shape)
+    return DataLoader(_AugmentedTensors(x, y, augment, input_shape), batch_size=None,
+                      sampler=AugmentedBatches(len(x), batch_size, shuffle_generator),
+                      pin_memory=pin_memory)
 
 
 class SequentialBatches(Sampler):
@@ -81,10 +133,18 @@ def tensor_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, *,
 def in_memory_loaders(data, batch_size: int, eval_batch_size: int, seed: int,
                       pin_memory: bool = False) -> dict[str, DataLoader]:
     """``{"train", "val" (when the data set has one), "test"}`` loaders of a
-    :class:`~compactnn.data.Dataset`; the training order is seeded by ``seed``."""
+    :class:`~compactnn.data.Dataset`; the training order is seeded by ``seed``, and so is the
+    data set's ``augment`` (training batches only), when it names one."""
     gen = torch.Generator().manual_seed(seed)
-    loaders = {"train": tensor_loader(data.x_train, data.y_train, batch_size,
-                                      shuffle_generator=gen, pin_memory=pin_memory)}
+    augment = getattr(data, "augment", None)
+    if augment is not None:
+        train = augmented_loader(data.x_train, data.y_train, batch_size, shuffle_generator=gen,
+                                 augment=augment, input_shape=data.input_shape,
+                                 pin_memory=pin_memory)
+    else:
+        train = tensor_loader(data.x_train, data.y_train, batch_size, shuffle_generator=gen,
+                              pin_memory=pin_memory)
+    loaders = {"train": train}
     if data.x_val is not None:
         loaders["val"] = tensor_loader(data.x_val, data.y_val, eval_batch_size,
                                        pin_memory=pin_memory)

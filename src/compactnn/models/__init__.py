@@ -6,9 +6,10 @@ from ..registry import accepted_kwargs, available, get
 from .activations import make_activation
 from .cnn import LeNet
 from .mlp import DCNN, MLP, SHL, StructuredMLP
+from .resnet import LowCostResNet, measure_cost
 
-__all__ = ["DCNN", "MLP", "SHL", "LeNet", "StructuredMLP", "available_models", "make_activation",
-           "make_model"]
+__all__ = ["DCNN", "MLP", "SHL", "LeNet", "LowCostResNet", "StructuredMLP", "available_models",
+           "make_activation", "make_model", "measure_cost"]
 
 
 def available_models() -> list[str]:
