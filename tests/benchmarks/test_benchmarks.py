@@ -80,3 +80,26 @@ def test_bench_ddp_quick(tmp_path):
     saved = json.loads((tmp_path / "ddp.json").read_text())
     assert saved["rows"] == rows and saved["meta"]["global_batch"] == 32
     assert (tmp_path / "ddp.md").read_text().count("| 2p×1t") >= 1
+
+
+def test_bench_conv_quick(tmp_path):
+    """Every operator beside nn.Conv2d at C = 16 on 8×8 maps, and the circulant impl sweep."""
+    import csv
+
+    bench = _load("bench_conv")
+    bench.main(["--quick", "--out", str(tmp_path), "--threads", "1"])
+    saved = json.loads((tmp_path / "conv.json").read_text())
+    rows = {r["op"]: r for r in saved["rows"]}
+    assert {"nn.Conv2d", "full", "circulant", "dc", "lean", "separable"} <= set(rows)
+    for r in rows.values():
+        assert r["channels"] == 16 and r["fwd_s"] > 0 and r["bwd_s"] > 0 and r["fwdbwd_s"] > 0
+        assert r["macs"] > 0 and r["time_vs_conv2d"] > 0
+    assert rows["nn.Conv2d"]["macs_vs_conv2d"] == 1.0 and rows["circulant"]["macs_vs_conv2d"] < 1
+    sweep = saved["impl_sweep"]
+    assert sweep and all(r["fft_s"] > 0 and r["auto"] == "fft" for r in sweep)
+    assert any("conv3d_s" in r for r in sweep)
+    with open(tmp_path / "conv.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(saved["rows"])
+    page = (tmp_path / "conv.md").read_text()
+    assert page.count("| circulant |") == 1 and "conv3d vs fft" in page
+    assert saved["meta"]["threads"] == 1

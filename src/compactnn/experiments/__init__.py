@@ -4,6 +4,7 @@ table or figure; ``compactnn reproduce NAME`` runs one."""
 from . import (  # noqa: F401  (importing registers, in this order)
     compression,
     init_variance,
+    lowcost_cnn,
     nonlinearity,
     scattering,
     size_vs_accuracy,
