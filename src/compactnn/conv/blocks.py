@@ -235,9 +235,9 @@ class ExplicitRDBlock(_Block):
     ``L``: a trainable depthwise ``diffusion_kernel × diffusion_kernel`` convolution (odd size,
     zero padding), ``(C, k_L, k_L)`` weights drawn ``N(0, 1/k_L⁴)`` (``E Σ|w| ≈ 0.8`` and
     ``‖LᵀL‖ ≤ (Σ|w|)²``, so typically ``‖LᵀL‖ < 1``: the explicit diffusion step is stable at
-    ``h ≤ 2`` at initialization; training may leave that range — :class:`IMEXRDBlock` cannot). Parameters: ``K``'s, ``N``'s
-    ``2C`` (batch norm) and ``C·k_L²``. Cost per pixel: ``K``'s, ``2·k_L²·C`` for ``LᵀL``,
-    ``C`` for batch norm.
+    ``h ≤ 2`` at initialization; training may leave that range — :class:`IMEXRDBlock` cannot).
+    Parameters: ``K``'s, ``N``'s ``2C`` (batch norm) and ``C·k_L²``. Cost per pixel: ``K``'s,
+    ``2·k_L²·C`` for ``LᵀL``, ``C`` for batch norm.
     """
 
     name = "explicit"
