@@ -202,7 +202,9 @@ class DataConfig:
     """``name``: a registered data set or ``auto`` (Fashion-MNIST when installed, else digits);
     ``data_dir`` is authoritative when given; ``val_fraction`` holds out a seeded part of the
     training set; ``limit_train`` keeps a seeded random subset; ``features``: a fixed transform
-    (``scattering-j2``); ``standardize``: ``global``, ``feature`` or ``none``."""
+    (``scattering-j2``); ``standardize``: ``global``, ``feature`` or ``none``; ``augment``:
+    an on-the-fly augmentation of the training batches (``crop-flip``: pad 4, random crop,
+    horizontal flip — for image data, without ``features``)."""
 
     name: str = "auto"
     data_dir: str | None = None
@@ -210,6 +212,7 @@ class DataConfig:
     limit_train: int | None = None
     features: str | None = None
     standardize: str = "global"
+    augment: str | None = None
 
     def __post_init__(self):
         _typed(self, "data")
@@ -220,6 +223,15 @@ class DataConfig:
             _bad("data", f"limit_train must be a positive int, got {self.limit_train!r}")
         if self.standardize not in ("global", "feature", "none"):
             _bad("data", f"standardize must be global, feature or none, got {self.standardize!r}")
+        if self.augment is not None:
+            from .data.augment import AUGMENTATIONS
+
+            if self.augment not in AUGMENTATIONS:
+                _bad("data", f"augment must be one of {', '.join(AUGMENTATIONS)}, got "
+                             f"{self.augment!r}")
+            if self.features is not None:
+                _bad("data", "augment applies to the images: it cannot be combined with "
+                             f"features={self.features!r} (computed once, before training)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -146,7 +146,8 @@ def load_data(cfg: RunConfig, *, cache_dir: str | Path | None = None,
     """The in-memory data set of ``cfg.data`` (features applied, cached under ``cache_dir``)."""
     d = cfg.data
     data = load_dataset(d.name, data_dir=d.data_dir, val_fraction=d.val_fraction,
-                        standardize=d.standardize, seed=cfg.seed, limit_train=d.limit_train)
+                        standardize=d.standardize, seed=cfg.seed, limit_train=d.limit_train,
+                        augment=d.augment)
     if d.features:
         data = apply_features(data, d.features, cache_dir, progress=progress)
     return data
@@ -370,6 +371,7 @@ def run(
             "data": {"name": data.name, "source": data.source, "task": data.task,
                      "in_features": data.in_features, "num_classes": data.num_classes,
                      "input_shape": list(data.input_shape), "notes": data.notes,
+                     "augment": data.augment,
                      "train": len(data.x_train),
                      "val": 0 if data.x_val is None else len(data.x_val),
                      "test": len(data.x_test)},

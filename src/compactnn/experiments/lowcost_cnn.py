@@ -52,6 +52,8 @@ def _configs(quick: bool, data: DatasetSpec) -> list[RunConfig]:
                             limit_train=QUICK_LIMIT if quick else LIMIT_TRAIN,
                             tags={"conv": conv, "block": block}, conv=conv, block=block,
                             widths=list(widths), steps=STEPS, h=1.0)
+        if len(data.input_shape) == 3:  # colour images (CIFAR-10): the template's crop+flip
+            cfg = cfg.replace(data={"augment": "crop-flip"})
         out.append(cfg.replace(train=RECIPE))
     return out
 
@@ -212,10 +214,9 @@ register_experiment(Experiment(
                 f"weight decay 2e-4, batch 32, crop+flip, CIFAR-10): widths "
                 f"{list(WIDTHS)}, {STEPS} step per stage, {EPOCHS} epochs on a seeded subset "
                 f"of {LIMIT_TRAIN:,} training images (the full test set), a cosine schedule; h = "
-                f"1, SGD momentum 0.9, LR 0.05, batch {BATCH} and weight decay 2e-4 kept; no "
-                f"augmentation (crop+flip exists as `load_dataset(augment="
-                f"'crop-flip')` but the run config cannot select it yet; on Fashion-MNIST the "
-                f"template has none to apply anyway); 20 cells × 3 seeds. Quick: widths "
+                f"1, SGD momentum 0.9, LR 0.05, batch {BATCH} and weight decay 2e-4 kept; "
+                f"crop+flip augmentation on CIFAR-10 (`data.augment`), none on Fashion-MNIST; "
+                f"20 cells × 3 seeds. Quick: widths "
                 f"{list(QUICK_WIDTHS)}, 1 epoch on {QUICK_LIMIT:,} images, "
                 f"{len(QUICK_CELLS)} cells (every operator and block once, two with their "
                 f"full baseline), one seed"))

@@ -318,6 +318,9 @@ def sharded_loaders(data, batch_size: int, eval_batch_size: int, seed: int, info
 
     if not info.distributed:
         return in_memory_loaders(data, batch_size, eval_batch_size, seed, pin_memory=pin_memory)
+    if getattr(data, "augment", None) is not None:
+        raise ValueError(f"data.augment={data.augment!r} is not supported under torchrun yet: "
+                         "train with one process, or without augmentation")
     gen = torch.Generator().manual_seed(seed)
     sampler = ShardedEpochBatches(len(data.x_train), batch_size, gen, rank=info.rank,
                                   world_size=info.world_size)
