@@ -28,7 +28,7 @@ from .layers import (
     make_linear,
     register_layer,
 )
-from .models import DCNN, MLP, LowCostResNet, StructuredMLP
+from .models import DCNN, MLP, LowCostResNet, ProdSumNet, StructuredMLP, TransformNet
 
 __version__ = "0.1.0"
 
@@ -48,12 +48,14 @@ __all__ = [
     "LeanConv2d",
     "LowCostResNet",
     "ProdSum",
+    "ProdSumNet",
     "ResidualBlock",
     "SeparableConv2d",
     "StructuredConv2d",
     "StructuredLinear",
     "StructuredMLP",
     "SymmetricBlock",
+    "TransformNet",
     "available_convs",
     "available_layers",
     "functional",

@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (importing registers, in this order)
     init_variance,
     lowcost_cnn,
     nonlinearity,
+    prodsumnet,
     scattering,
     size_vs_accuracy,
     synthetic_regression,

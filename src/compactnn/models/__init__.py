@@ -6,10 +6,12 @@ from ..registry import accepted_kwargs, available, get
 from .activations import make_activation
 from .cnn import LeNet
 from .mlp import DCNN, MLP, SHL, StructuredMLP
+from .prodsumnet import ProdSumNet, TransformNet, prodsumnet_presets
 from .resnet import LowCostResNet, measure_cost
 
-__all__ = ["DCNN", "MLP", "SHL", "LeNet", "LowCostResNet", "StructuredMLP", "available_models",
-           "make_activation", "make_model", "measure_cost"]
+__all__ = ["DCNN", "MLP", "SHL", "LeNet", "LowCostResNet", "ProdSumNet", "StructuredMLP",
+           "TransformNet", "available_models", "make_activation", "make_model", "measure_cost",
+           "prodsumnet_presets"]
 
 
 def available_models() -> list[str]:
