@@ -136,3 +136,20 @@ def test_round_trip_of_awkward_values_and_immutability():
     assert len({cfg, RunConfig.from_toml(cfg.to_toml())}) == 1  # hashable, equal configs
     with pytest.raises(ValueError, match="teacher must be a string"):
         RunConfig.from_dict({"task": {"teacher": 5}})
+
+
+def test_a_field_added_later_leaves_earlier_digests_unchanged():
+    """Runs recorded before data.augment existed keep their digest (so finished runs are still
+    reused); setting the new field changes it."""
+    import hashlib
+    import json
+
+    from compactnn.config import LATER_FIELDS, RunConfig
+
+    cfg = RunConfig.from_dict({"name": "x", "data": {"name": "digits"}})
+    before = cfg.to_dict()
+    for section, key in LATER_FIELDS:
+        del before[section][key]
+    old = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()
+    assert cfg.digest() == old[:16]
+    assert cfg.replace(data={"augment": "crop-flip"}).digest() != cfg.digest()
