@@ -34,6 +34,20 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def _wait_for_checkpoint_step(p: subprocess.Popen, root: Path, step: int) -> None:
+    """Wait (≤ 120 s) until the run under ``root`` has checkpointed step ``step`` or later,
+    and check that it is still running (so that a kill lands mid-run)."""
+    deadline, done = time.monotonic() + 120, 0
+    while done < step and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.05)
+        ckpts = list(root.glob("*/checkpoint.pt"))
+        try:
+            done = load_checkpoint(ckpts[0])["step"] if ckpts else 0
+        except (ValueError, FileNotFoundError):  # replaced while reading: try again
+            done = 0
+    assert p.poll() is None, f"the run ended before it could be killed: {p.stderr.read()}"
+
+
 def _only_run(root: Path) -> Path:
     (run,) = root.iterdir()
     return run
@@ -47,15 +61,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     p = subprocess.Popen([sys.executable, "-c", CHILD, *ARGS, "--runs-dir",
                           str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
-    deadline, step = time.monotonic() + 120, 0
-    while step < 50 and time.monotonic() < deadline and p.poll() is None:  # mid epoch 2
-        time.sleep(0.05)
-        ckpts = list((tmp_path / "killed").glob("*/checkpoint.pt"))
-        try:
-            step = load_checkpoint(ckpts[0])["step"] if ckpts else 0
-        except (ValueError, FileNotFoundError):  # replaced while reading: try again
-            step = 0
-    assert p.poll() is None, f"the run ended before it could be killed: {p.stderr.read()}"
+    _wait_for_checkpoint_step(p, tmp_path / "killed", 50)  # mid epoch 2
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=30)
     killed = _only_run(tmp_path / "killed")
@@ -166,15 +172,7 @@ def test_a_killed_torchrun_run_resumes_under_torchrun_to_the_uninterrupted_resul
     p = subprocess.Popen([*TORCHRUN, str(child), *args, "--runs-dir", str(tmp_path / "killed")],
                          env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
-    deadline, step = time.monotonic() + 120, 0
-    while step < 30 and time.monotonic() < deadline and p.poll() is None:  # mid epoch 2
-        time.sleep(0.05)
-        ckpts = list((tmp_path / "killed").glob("*/checkpoint.pt"))
-        try:
-            step = load_checkpoint(ckpts[0])["step"] if ckpts else 0
-        except (ValueError, FileNotFoundError):
-            step = 0
-    assert p.poll() is None, f"the run ended before it could be killed: {p.stderr.read()}"
+    _wait_for_checkpoint_step(p, tmp_path / "killed", 30)  # mid epoch 2
     os.killpg(p.pid, signal.SIGKILL)  # torchrun and its two workers at once
     p.wait(timeout=30)
     killed = _only_run(tmp_path / "killed")

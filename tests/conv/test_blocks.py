@@ -16,7 +16,6 @@ from compactnn.conv.blocks import (
     diffusion_symbol,
     implicit_diffusion,
 )
-from compactnn.functional import conv_circulant as CF
 
 F64 = {"dtype": torch.float64}
 OPS = [(name, {}) for name in available_convs()] + [
@@ -27,29 +26,8 @@ OP_IDS = [n + "".join(f"-{k}={v}" for k, v in kw.items()) for n, kw in OPS]
 CONV_ONLY = ("full", "lean", "separable")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-def fft_mapping():
-    """FlopCounterMode formulas for real FFTs over any number of axes, in flops (2 per
-    multiply-add), with the library's convention: ``rfft_macs(prod of the transformed
-    lengths)`` per transform."""
-    aten = torch.ops.aten
-
-    def r2c(x_shape, dim, *args, out_shape=None, **kwargs):
-        n = math.prod(x_shape[d] for d in dim)
-        return 2 * math.prod(x_shape) // n * CF.rfft_macs(n)
-
-    def c2r(x_shape, dim, normalization, last_dim_size, *args, out_shape=None, **kwargs):
-        n = math.prod(x_shape[d] for d in dim[:-1]) * last_dim_size
-        return 2 * math.prod(x_shape) // math.prod(x_shape[d] for d in dim) * CF.rfft_macs(n)
-
-    return {aten._fft_r2c: r2c, aten._fft_c2r: c2r}
 
 
 def _params(mod):
@@ -72,10 +50,10 @@ def test_adjoint_is_the_true_adjoint(name, kw, channels, k):
 
 
 @pytest.mark.parametrize(("name", "kw"), OPS, ids=OP_IDS)
-def test_adjoint_flops_match_flop_counter_mode(name, kw):
+def test_adjoint_flops_match_flop_counter_mode(name, kw, fft_flops):
     op = make_conv(name, 6, 6, 3, padding=1, **kw)
     for batch in (1, 3):
-        with FlopCounterMode(display=False, custom_mapping=fft_mapping()) as mode:
+        with FlopCounterMode(display=False, custom_mapping=fft_flops) as mode:
             adjoint_conv(op, torch.randn(batch, 6, 7, 8))
         assert adjoint_flops(op, 7, 8, batch) * 2 == mode.get_total_flops()
 
@@ -172,11 +150,11 @@ def test_gradcheck_blocks_in_float64(block, name, kw, norm):
 
 @pytest.mark.parametrize("block", list(BLOCKS))
 @pytest.mark.parametrize(("name", "kw"), OPS, ids=OP_IDS)
-def test_shapes_and_flops(block, name, kw):
+def test_shapes_and_flops(block, name, kw, fft_flops):
     blk = make_block(block, 6, conv=name, conv_kwargs=kw).eval()
     for shape in ((2, 6, 7, 9), (1, 6, 1, 1), (3, 6, 4, 4)):
         x = torch.randn(shape)
-        with FlopCounterMode(display=False, custom_mapping=fft_mapping()) as mode:
+        with FlopCounterMode(display=False, custom_mapping=fft_flops) as mode:
             y = blk(x)
         assert y.shape == x.shape and torch.isfinite(y).all()
         parts = blk.flop_parts(*shape[2:], batch=shape[0])

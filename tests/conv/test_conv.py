@@ -35,14 +35,7 @@ SHAPES = [(4, 4), (3, 5), (5, 3)]  # (C_in, C_out): square, wider, narrower
 F64 = {"dtype": torch.float64}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tensors this small gain nothing from intra-op threads, which on a busy 2-core machine
-    # cost more in synchronisation than the work itself (this file: ~5 s vs > 60 s)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _reference(op, x):
@@ -281,30 +274,15 @@ def test_from_dense_rejects_what_it_cannot_express():
         cls.from_dense(torch.full((4, 4, 3, 3), math.nan))
 
 
-def _fft_macs_mapping():
-    """FlopCounterMode formulas for real FFTs with the library's convention (rfft_macs), in
-    flops (2 per multiply-add, as FlopCounterMode counts convolutions)."""
-    aten = torch.ops.aten
-
-    def r2c(x_shape, dim, *args, out_shape=None, **kwargs):
-        assert len(dim) == 1
-        return 2 * math.prod(x_shape) // x_shape[dim[0]] * CF.rfft_macs(x_shape[dim[0]])
-
-    def c2r(x_shape, dim, normalization, last_dim_size, *args, out_shape=None, **kwargs):
-        assert len(dim) == 1
-        return 2 * math.prod(x_shape) // x_shape[dim[0]] * CF.rfft_macs(last_dim_size)
-
-    return {aten._fft_r2c: r2c, aten._fft_c2r: c2r}
-
 
 @pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("shape", [(4, 4), (3, 7), (8, 5), (12, 12)])
 @pytest.mark.parametrize(("stride", "padding"), [(1, 1), (2, 0)])
-def test_flops_match_flop_counter_mode(name, kw, shape, stride, padding):
+def test_flops_match_flop_counter_mode(name, kw, shape, stride, padding, fft_flops):
     op = make_conv(name, *shape, 3, stride=stride, padding=padding, **kw)
     for batch in (1, 3):
         x = torch.randn(batch, shape[0], 9, 8)
-        with FlopCounterMode(display=False, custom_mapping=_fft_macs_mapping()) as mode:
+        with FlopCounterMode(display=False, custom_mapping=fft_flops) as mode:
             op(x)
         assert op.flops(9, 8, batch) * 2 == mode.get_total_flops()
 

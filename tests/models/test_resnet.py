@@ -20,7 +20,6 @@ from compactnn.data import (
 )
 from compactnn.data.augment import apply_augmentation
 from compactnn.data.datasets import Dataset
-from compactnn.functional import conv_circulant as CF
 from compactnn.models import LowCostResNet, make_model, measure_cost
 from compactnn.runs import build_model, model_args
 
@@ -28,32 +27,13 @@ TINY = dict(widths=[4, 6], steps=1)
 CONV_ONLY = ("full", "lean", "separable")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-def fft_mapping():
-    """FlopCounterMode formulas for real FFTs over any axes (flops, 2 per multiply-add)."""
-    aten = torch.ops.aten
-
-    def r2c(x_shape, dim, *args, out_shape=None, **kwargs):
-        n = math.prod(x_shape[d] for d in dim)
-        return 2 * math.prod(x_shape) // n * CF.rfft_macs(n)
-
-    def c2r(x_shape, dim, normalization, last_dim_size, *args, out_shape=None, **kwargs):
-        n = math.prod(x_shape[d] for d in dim[:-1]) * last_dim_size
-        return 2 * math.prod(x_shape) // math.prod(x_shape[d] for d in dim) * CF.rfft_macs(n)
-
-    return {aten._fft_r2c: r2c, aten._fft_c2r: c2r}
 
 
 @pytest.mark.parametrize("conv", available_convs())
 @pytest.mark.parametrize("block", list(BLOCKS))
-def test_every_operator_and_block_on_both_image_sizes(conv, block):
+def test_every_operator_and_block_on_both_image_sizes(conv, block, fft_flops):
     for shape in ((1, 28, 28), (3, 32, 32)):
         n = math.prod(shape)
         model = make_model("lowcost-resnet", n, 10, input_shape=shape, conv=conv, block=block,
@@ -63,7 +43,7 @@ def test_every_operator_and_block_on_both_image_sizes(conv, block):
         assert model(torch.randn(2, *shape)).shape == (2, 10)
         assert model.num_params() == sum(p.numel() for p in model.parameters())
         model.eval()
-        with FlopCounterMode(display=False, custom_mapping=fft_mapping()) as mode:
+        with FlopCounterMode(display=False, custom_mapping=fft_flops) as mode:
             model(torch.randn(1, *shape))
         parts = model.flop_parts()
         assert model.flops() == sum(parts.values()) and min(parts.values()) >= 0
