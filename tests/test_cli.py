@@ -152,3 +152,10 @@ def test_commands_that_train_nothing_refuse_torchrun(monkeypatch, capsys):
     for command in (["list"], ["report"]):
         assert main(command) == 2
         assert "trains nothing: run it as one process" in capsys.readouterr().err
+
+
+def test_experiments_that_train_nothing_refuse_torchrun_before_any_collective(monkeypatch,
+                                                                               capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["reproduce", "init-variance", "--quick"]) == 2
+    assert "trains no models: run it as one process" in capsys.readouterr().err

@@ -233,6 +233,15 @@ def _cmd_reproduce(args) -> int:
     names = available("experiment") if args.name == "all" else [args.name]
     for name in names:
         get("experiment", name)
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # before any collective, every rank
+        custom = [n for n in names if get("experiment", n).custom is not None]
+        if args.name != "all" and custom:
+            raise ValueError(f"{args.name} trains no models: run it as one process, not under "
+                             "torchrun")
+        names = [n for n in names if n not in custom]
+        if custom and os.environ.get("RANK", "0") == "0":
+            print(f"note: skipped under torchrun (they train nothing; run them as one process): "
+                  f"{', '.join(custom)}")
     if args.seeds is not None and (len(set(args.seeds)) != len(args.seeds)
                                    or min(args.seeds) < 0):
         raise ValueError(f"--seeds must be distinct non-negative integers, got "

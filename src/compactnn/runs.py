@@ -351,6 +351,21 @@ def run(
     if log:
         log(f"{cfg.name}: {num_params:,} trainable parameters on {data.summary()}")
         cbs.append(PrintLogger(log, metric=task.primary))
+    recorded_task = repr(task)  # the task itself, not its per-rank wrapper
+    torch.manual_seed(cfg.seed)
+    t = cfg.train  # under torchrun "cuda" is this rank's cuda:LOCAL_RANK (not recorded)
+    t = dataclasses.replace(t, device=info.device) if info.distributed else t
+    pin = torch.device(t.device).type == "cuda"
+    if info.distributed:  # this rank's shares; gradients and metrics as for the global batch
+        loaders = sharded_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed, info,
+                                  pin_memory=pin)
+        task = DistributedTask(task, loaders["train"].sampler)  # global batch sizes from it
+        model = wrap_model(model.to(t.device), info)  # broadcasts rank 0's weights
+        if info.rank > 0:  # its own dropout masks (rank 0 keeps the single-process stream)
+            torch.manual_seed(cfg.seed + 7919 * info.rank)
+    else:
+        loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
+                                    pin_memory=pin)
     ckpt = None
     if resume:
         if run_dir is None or not (Path(run_dir) / "config.toml").is_file():
@@ -375,29 +390,17 @@ def run(
                      "train": len(data.x_train),
                      "val": 0 if data.x_val is None else len(data.x_val),
                      "test": len(data.x_test)},
-            "task": repr(task), "git": git_hash(Path(__file__).parent),
+            "task": recorded_task, "git": git_hash(Path(__file__).parent),
             "torch": torch.__version__, "python": platform.python_version()})
     if run_dir is not None:  # on every rank: a checkpoint gathers their states; rank 0 writes
         writer = MetricsWriter(Path(run_dir), checkpoint_every)
         cbs.append(writer)
-    torch.manual_seed(cfg.seed)
-    t = cfg.train  # under torchrun "cuda" is this rank's cuda:LOCAL_RANK (not recorded)
-    t = dataclasses.replace(t, device=info.device) if info.distributed else t
-    pin = torch.device(t.device).type == "cuda"
-    if info.distributed:  # this rank's shares; gradients and metrics as for the global batch
-        loaders = sharded_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed, info,
-                                  pin_memory=pin)
-        task = DistributedTask(task, loaders["train"].sampler)  # global batch sizes from it
-        model = wrap_model(model.to(t.device), info)
-    else:
-        loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
-                                    pin_memory=pin)
     stop = _StopOnSignal(writer)
     try:
         with stop:
             history = fit(model, loaders, task, t, [*cbs, stop], progress=progress, resume=ckpt)
     except KeyboardInterrupt:
-        raise RunInterrupted(run_dir if info.is_main else None, writer) from None
+        raise RunInterrupted(run_dir, writer) from None
     model = unwrap_model(model)
     return {"config": cfg, "history": history, "num_params": history["num_params"],
             "model": model, "run_dir": None if run_dir is None else str(run_dir)}

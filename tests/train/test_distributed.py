@@ -432,3 +432,24 @@ def test_a_mid_epoch_checkpoint_needs_the_same_number_of_processes():
     assert _rank_state(old, mid_epoch=True) == ({"n": 3}, "r")
     with pytest.raises(ValueError, match="cannot resume from this checkpoint"):
         _rank_state({"world_size": 2, "ranks": [{"rng": 1, "meter": None}]}, mid_epoch=False)
+
+
+def test_a_training_set_smaller_than_the_world_is_refused():
+    from types import SimpleNamespace
+
+    from compactnn.train.distributed import DistInfo
+
+    data = SimpleNamespace(x_train=torch.zeros(1, 3), y_train=torch.zeros(1, dtype=torch.long),
+                           x_val=None, y_val=None, x_test=torch.zeros(4, 3),
+                           y_test=torch.zeros(4, dtype=torch.long))
+    info = DistInfo(rank=0, world_size=2, backend="gloo")
+    with pytest.raises(ValueError, match="training set has 1 example"):
+        sharded_loaders(data, 2, 2, seed=0, info=info)
+
+
+def test_checkpointed_per_rank_state_is_moved_to_the_cpu():
+    from compactnn.train.callbacks import _to_cpu
+
+    x = {"a": [torch.ones(2)], "b": (torch.zeros(1), 3), "c": None}
+    out = _to_cpu(x)
+    assert out["a"][0].device.type == "cpu" and isinstance(out["b"], tuple) and out["c"] is None

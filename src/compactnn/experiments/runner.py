@@ -274,8 +274,9 @@ def run_experiment(
         if report_only:
             raise ValueError(f"{exp.name} trains no models: its page is computed each time "
                              "(--report-only does not apply)")
-        if not info.is_main:
-            return {"experiment": exp.name, "markdown": ""}
+        if info.distributed:  # rank 0 alone would leave the others waiting in a collective
+            raise ValueError(f"{exp.name} trains no models: run it as one process, not under "
+                             "torchrun")
         out_dir.mkdir(parents=True, exist_ok=True)
         md = exp.custom(quick=quick, out_dir=out_dir, log=log)
         if exp.paper:

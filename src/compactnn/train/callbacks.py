@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from .checkpoint import get_rng_state, save_checkpoint, write_json
 from .distributed import gather_objects, rank_and_world
@@ -60,9 +61,9 @@ class TrainState:
         is a collective (every rank calls it at the same step; the model, optimizer, history
         and sampler are the same everywhere) and only rank 0's return value holds ``ranks``
         (the others' is ``None``)."""
-        mine = {"rng": get_rng_state(),
-                "meter": None if self.meter is None or not self.batch
-                else copy.deepcopy(self.meter.state_dict())}
+        mine = _to_cpu({"rng": get_rng_state(),
+                        "meter": None if self.meter is None or not self.batch
+                        else copy.deepcopy(self.meter.state_dict())})  # pickled across ranks
         ranks = gather_objects(mine)
         if ranks is None:
             return None
@@ -71,6 +72,17 @@ class TrainState:
                 "history": copy.deepcopy(self.history), **mine, "ranks": ranks,
                 "world_size": len(ranks),
                 "sampler": None if self.sampler is None else self.sampler.state_dict()}
+
+
+def _to_cpu(x):
+    """``x`` with every tensor in it on the CPU (containers rebuilt)."""
+    if isinstance(x, Tensor):
+        return x.cpu()
+    if isinstance(x, dict):
+        return {k: _to_cpu(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_to_cpu(v) for v in x)
+    return x
 
 
 class Callback:
@@ -123,13 +135,15 @@ class MetricsWriter(Callback):
 
     def save(self, state: TrainState) -> None:
         ckpt = state.checkpoint()  # on every rank: a collective under torchrun
-        if not self.main:
-            return
-        path = self.run_dir / CHECKPOINT
-        if path.exists():
-            os.replace(path, self.run_dir / PREVIOUS_CHECKPOINT)
-        save_checkpoint(path, ckpt)
-        self.last_checkpoint, self.last_epoch, self.last_step = path, state.epoch, state.step
+        if self.main:
+            path = self.run_dir / CHECKPOINT
+            if path.exists():
+                os.replace(path, self.run_dir / PREVIOUS_CHECKPOINT)
+            save_checkpoint(path, ckpt)
+        if rank_and_world()[1] > 1:  # no rank goes on (or exits, after a stop) mid-write
+            torch.distributed.barrier()
+        self.last_checkpoint = None if self.run_dir is None else self.run_dir / CHECKPOINT
+        self.last_epoch, self.last_step = state.epoch, state.step
 
     def on_step_end(self, state):
         if self.every_steps and state.step % self.every_steps == 0 and state.batch:

@@ -29,7 +29,8 @@ Scaling each rank's mean loss by ``n_r · W / N`` makes the two equal for any sp
 share contributes a zero loss that still reaches every parameter (DDP needs every rank to run
 backward, and each parameter's gradient hook to fire). Equality needs a model that computes the
 same function per example on any split: BatchNorm (statistics per share; DDP broadcasts rank 0's
-buffers) and Dropout (each rank draws its own masks) train correctly but not identically.
+buffers) and Dropout (each rank draws its own masks: :func:`compactnn.runs.run` reseeds ranks
+above 0 after the model is built) train correctly but not identically.
 
 The wiring (:func:`compactnn.runs.run`; the CLI's ``train``, ``compare``, ``families`` and
 ``reproduce`` call :func:`init_distributed` once and pass the result down)::
@@ -75,9 +76,6 @@ __all__ = ["DistInfo", "DistributedTask", "ShardedEpochBatches", "all_reduce_sum
            "any_over_ranks", "broadcast_object", "destroy_distributed", "gather_objects",
            "init_distributed", "rank_and_world", "rank_loss_scale", "reduce_meter",
            "shard_bounds", "sharded_loaders", "unwrap_model", "wrap_model"]
-
-_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-
 
 # --- the process group ------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -321,6 +319,9 @@ def sharded_loaders(data, batch_size: int, eval_batch_size: int, seed: int, info
     if getattr(data, "augment", None) is not None:
         raise ValueError(f"data.augment={data.augment!r} is not supported under torchrun yet: "
                          "train with one process, or without augmentation")
+    if len(data.x_train) < info.world_size:  # a rank with no example would fail its epoch
+        raise ValueError(f"the training set has {len(data.x_train)} example(s), fewer than the "
+                         f"{info.world_size} processes")
     gen = torch.Generator().manual_seed(seed)
     sampler = ShardedEpochBatches(len(data.x_train), batch_size, gen, rank=info.rank,
                                   world_size=info.world_size)

@@ -106,8 +106,8 @@ def _rank_state(ckpt: dict, mid_epoch: bool) -> tuple[dict | None, dict]:
         raise ValueError(f"cannot resume from this checkpoint: {type(e).__name__}: {e}") from None
     if mid_epoch and saved != world:
         raise ValueError(f"cannot resume: the checkpoint was written in the middle of an epoch "
-                         f"by {saved} process(es) and this run has {world}; resume with "
-                         f"{saved}, or from an end-of-epoch checkpoint")
+                         f"by {saved} process(es) and this run has {world}: resume with "
+                         f"{saved} (its running metrics are per process)")
     mine = ranks[rank % saved]
     return (mine["meter"] if mid_epoch else None), mine["rng"]
 

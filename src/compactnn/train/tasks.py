@@ -141,7 +141,10 @@ class _MultiLabelMeter(Meter):
         out = super().compute()
         if not self.scores:
             return {**out, "gap": 0.0, "hit1": 0.0}
-        scores, hits = torch.cat(self.scores), torch.cat(self.hits)
+        # a resumed epoch's saved part is on the CPU, the rest on the training device
+        dev = self.scores[-1].device
+        scores = torch.cat([t.to(dev) for t in self.scores])
+        hits = torch.cat([t.to(dev) for t in self.hits])
         out["gap"] = global_average_precision(scores, hits, self.positives.item())
         out["hit1"] = hits[:, 0].double().mean().item()
         return out
