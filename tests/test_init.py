@@ -61,7 +61,7 @@ def test_init_schemes_validate_names():
 # --- activation-aware initialization (our extension of Proposition 4) -------------------------
 from compactnn.experiments.init_variance import norm_trace  # noqa: E402
 from compactnn.init import activation_gain, aware_variances, check_scheme  # noqa: E402
-from compactnn.models import DCNN  # noqa: E402
+from compactnn.models import DCNN, make_model  # noqa: E402
 
 #: (activation, slope, every): the schedules of the paper's Fig. 2 and its best setting
 SCHEDULES = [("relu", 0.0, 1), ("relu", 0.0, 2), ("relu", 0.0, 3), ("leaky_relu", 0.2, 1),
@@ -155,5 +155,8 @@ def test_a_model_with_init_aware_gives_each_layer_its_variance():
     assert inits == ["paper:1", "paper:1", "paper:2", "paper:1", "paper:1", "paper:2",
                      "paper:1"]
     assert model.config["init"] == "aware"
+    dense = make_model("dense-mlp", 64, 10, depth=4, nonlinearity_every=2, init="aware")
+    assert [m.init for m in dense.modules() if hasattr(m, "init")] == [
+        "paper:1", "paper:2", "paper:1", "paper:2", "paper:1"]
     with pytest.raises(ValueError, match="scale-free gain"):
         DCNN(64, 10, activation="gelu", init="aware")

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..init import check_scheme
 from .base import StructuredLinear, copy_bias_, dense_weight_and_bias
 from .registry import register_layer
 
@@ -18,7 +19,8 @@ class Dense(StructuredLinear):
 
     ``init="uniform"`` is ``nn.Linear``'s default; ``init="paper"`` is He-normal
     (``N(0, 2/in)``), the dense analogue of the DC paper's scheme; ``init="lecun"`` is
-    ``N(0, 1/in)``.
+    ``N(0, 1/in)``; ``"paper:<σ²>"`` is ``N(0, σ²/in)`` (what ``init="aware"`` of a model
+    gives each layer, :func:`compactnn.init.aware_variances`).
     """
 
     param_formula = "in·out + out"
@@ -26,8 +28,13 @@ class Dense(StructuredLinear):
     def __init__(self, in_features, out_features, *, bias=True, init="uniform",
                  device=None, dtype=None):
         super().__init__(in_features, out_features)
-        if init not in ("uniform", "paper", "lecun"):
-            raise ValueError(f"Dense init must be 'uniform', 'paper' or 'lecun', got {init!r}")
+        if init == "uniform":
+            self._var = None
+        elif isinstance(init, str) and init.split(":")[0] in ("paper", "lecun"):
+            self._var = check_scheme(init).c_var  # the same variance rules as the DC layers
+        else:
+            raise ValueError(f"Dense init must be 'uniform', 'paper', 'lecun' or "
+                             f"'paper:<variance>', got {init!r}")
         self.init = init
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
@@ -40,8 +47,7 @@ class Dense(StructuredLinear):
             if self.init == "uniform":
                 nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
             else:
-                gain = 2.0 if self.init == "paper" else 1.0
-                self.weight.normal_(0.0, math.sqrt(gain / self.in_features))
+                self.weight.normal_(0.0, math.sqrt(self._var / self.in_features))
             if self.bias is not None:
                 if self.init == "uniform":
                     self.bias.uniform_(-bound, bound)
