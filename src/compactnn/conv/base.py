@@ -137,6 +137,15 @@ class StructuredConv2d(nn.Module, metaclass=ABCMeta):
                              f"got {init!r}")
         self.init = init
 
+    def _fill_(self, t: Tensor, fan_in: float, gain: float) -> None:
+        """Draw ``t`` by the operator's scheme: ``uniform`` ``U(±1/√fan_in)`` (``nn.Conv2d``'s
+        default), ``paper`` ``N(0, gain/fan_in)`` (gain 2 for a channel coupling followed by a
+        ReLU, He's; 1 for a stencil that keeps the variance)."""
+        if self.init == "uniform":
+            uniform_(t, fan_in)
+        else:
+            normal_(t, gain / fan_in)
+
     def _init_bias(self, bias: bool, factory: dict) -> None:
         if not isinstance(bias, bool):
             raise ValueError(f"bias must be True or False, got {bias!r}")

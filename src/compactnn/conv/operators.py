@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..functional import conv_circulant as CF
-from .base import StructuredConv2d, conv_weight_and_bias, normal_, uniform_
+from ..init import init_diagonal_
+from .base import StructuredConv2d, conv_weight_and_bias
 from .registry import register_conv
 
 __all__ = ["CirculantConv2d", "DCConv2d", "FullConv2d", "LeanConv2d", "SeparableConv2d"]
@@ -59,10 +60,7 @@ class FullConv2d(StructuredConv2d):
 
     def reset_parameters(self) -> None:
         fan_in = self.in_channels * self.kernel_size ** 2
-        if self.init == "uniform":
-            uniform_(self.weight, fan_in)
-        else:
-            normal_(self.weight, 2 / fan_in)
+        self._fill_(self.weight, fan_in, 2)
         self._reset_bias(fan_in)
 
     def _conv(self, x: Tensor) -> Tensor:
@@ -154,10 +152,7 @@ class CirculantConv2d(StructuredConv2d):
         return self.kernel_size ** 2 * self.channel_extent * self.in_channels / self.n
 
     def reset_parameters(self) -> None:
-        if self.init == "uniform":
-            uniform_(self.weight, self._fan_in())
-        else:
-            normal_(self.weight, 2 / self._fan_in())
+        self._fill_(self.weight, self._fan_in(), 2)
         self._reset_bias(self._fan_in())
 
     def _conv(self, x: Tensor) -> Tensor:
@@ -238,16 +233,9 @@ class DCConv2d(StructuredConv2d):
 
     def reset_parameters(self) -> None:
         k2 = self.kernel_size ** 2
-        if self.init == "uniform":
-            uniform_(self.spatial, k2)
-            uniform_(self.c, self.in_channels)
-            with torch.no_grad():
-                self.d.fill_(1.0)
-        else:
-            normal_(self.spatial, 1 / k2)
-            normal_(self.c, 2 / self.in_channels)
-            with torch.no_grad():
-                self.d.copy_(torch.randint(0, 2, self.d.shape).to(self.d) * 2 - 1)
+        self._fill_(self.spatial, k2, 1)
+        self._fill_(self.c, self.in_channels, 2)
+        init_diagonal_(self.d, self.init)  # ones (uniform) or random signs (paper)
         self._reset_bias(self.in_channels * k2)
 
     def _conv(self, x: Tensor) -> Tensor:
@@ -322,13 +310,9 @@ class LeanConv2d(StructuredConv2d):
         return 2 * kernel_size - 1 if stencil == "cross" else kernel_size ** 2
 
     def reset_parameters(self) -> None:
-        taps = self._taps(self.kernel_size, self.stencil)
-        if self.init == "uniform":
-            uniform_(self.spatial, taps)
-            uniform_(self.pointwise, self.in_channels)
-        else:
-            normal_(self.spatial, 1 / taps)
-            normal_(self.pointwise, 2 / self.in_channels)
+        self._fill_(self.spatial, self._taps(self.kernel_size, self.stencil), 1)
+        self._fill_(self.pointwise, self.in_channels, 2)
+        if self.init != "uniform":
             with torch.no_grad():
                 self.pointwise[:self.r].mul_(0.5 ** 0.5)
         self._reset_bias(self.in_channels)
@@ -413,13 +397,8 @@ class SeparableConv2d(StructuredConv2d):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        k2 = self.kernel_size ** 2
-        if self.init == "uniform":
-            uniform_(self.spatial, k2)
-            uniform_(self.pointwise, self.in_channels)
-        else:
-            normal_(self.spatial, 1 / k2)
-            normal_(self.pointwise, 2 / self.in_channels)
+        self._fill_(self.spatial, self.kernel_size ** 2, 1)
+        self._fill_(self.pointwise, self.in_channels, 2)
         self._reset_bias(self.in_channels)
 
     def _conv(self, x: Tensor) -> Tensor:
