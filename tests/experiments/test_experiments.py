@@ -77,12 +77,20 @@ def test_a_finished_run_is_reused_only_for_the_same_config(tmp_path, capsys):
     first = json.loads(res.read_text())["rows"]
     capsys.readouterr()
     assert main(base + ["--set", "train.lr=0.01"]) == 0  # other settings: every run reruns
-    assert capsys.readouterr().out.count("settings differ from the finished run") == len(first)
+    assert capsys.readouterr().out.count("settings differ from the recorded run") == len(first)
     again = json.loads(res.read_text())["rows"]
     assert [r["test"] for r in again] != [r["test"] for r in first]
     for row in again:
         run = tmp_path / "nonlinearity" / row["name"] / "seed0"
         assert RunConfig.load(run).train.lr == 0.01
+    # a run killed before its first checkpoint: same settings, nothing to resume
+    run = tmp_path / "nonlinearity" / again[0]["name"] / "seed0"
+    for f in ("metrics.json", "checkpoint.pt", "checkpoint.prev.pt"):
+        (run / f).unlink(missing_ok=True)
+    assert main(base + ["--set", "train.lr=0.01"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("an unfinished run with no checkpoint; rerunning") == 1
+    assert "settings differ" not in out
     assert main(base + ["--set", "name=x"]) == 2  # 12 configs cannot share one name
     assert "share the name" in capsys.readouterr().err
 

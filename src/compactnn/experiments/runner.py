@@ -319,8 +319,12 @@ def run_experiment(
         if done is None:
             if resume:
                 log(f"{cfg.name} seed {seed}: resuming the interrupted run")
-            elif info.is_main and run_dir.exists():  # another config's run: replace it
-                log(f"{cfg.name} seed {seed}: settings differ from the finished run; rerunning")
+            elif info.is_main and run_dir.exists():  # nothing there to reuse: replace it
+                rec = _read_json(run_dir / "run.json") or {}
+                why = ("settings differ from the recorded run"
+                       if rec.get("requested_digest") not in (None, cfg.digest())
+                       else "an unfinished run with no checkpoint")
+                log(f"{cfg.name} seed {seed}: {why}; rerunning")
                 shutil.rmtree(run_dir)
             try:
                 done = run(cfg, run_dir=run_dir, data=data_for(cfg, key), teacher_root=exp_runs,
