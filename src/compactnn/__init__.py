@@ -1,6 +1,7 @@
 """compactnn: compact deep networks built from structured matrices."""
 
 from . import functional, init, runtime
+from .compress import CompressionPolicy, compress, load_compressed, save_compressed
 from .conv import (
     CirculantConv2d,
     DCConv2d,
@@ -38,6 +39,7 @@ __all__ = [
     "Circulant",
     "CirculantConv2d",
     "CirculantProjection",
+    "CompressionPolicy",
     "DCConv2d",
     "Dense",
     "DiagonalCirculant",
@@ -58,11 +60,14 @@ __all__ = [
     "TransformNet",
     "available_convs",
     "available_layers",
+    "compress",
     "functional",
     "init",
+    "load_compressed",
     "make_block",
     "make_conv",
     "make_linear",
     "register_layer",
     "runtime",
+    "save_compressed",
 ]

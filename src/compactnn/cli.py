@@ -1,4 +1,5 @@
-"""Command line: ``compactnn list | train | compare | families | reproduce | report``.
+"""Command line: ``compactnn list | train | compare | families | reproduce | report |
+compress``.
 
 Every command that trains builds :class:`~compactnn.config.RunConfig` s: from ``--config``
 (``train``) or the command's own defaults, then the shortcut flags (``--epochs 5`` is
@@ -189,10 +190,10 @@ def _report_run(res: dict, info) -> int:
     return 0
 
 
-def _key_value(item: str) -> tuple[str, str, str]:
+def _key_value(item: str, flag: str = "--layer-kw") -> tuple[str, str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
-        raise ValueError(f"--layer-kw expects key=value, got {item!r}")
+        raise ValueError(f"{flag} expects key=value, got {item!r}")
     return key, sep, value
 
 
@@ -267,6 +268,19 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_compress(args) -> int:
+    from .compress import CompressionPolicy, compress_run
+
+    kwargs = {k: parse_value(v) for k, _, v in (_key_value(item, "--kw") for item in args.kw)}
+    policy = CompressionPolicy(args.family, kwargs=kwargs, ratio=args.ratio, budget=args.budget,
+                               min_size=args.min_size, include=tuple(args.include),
+                               skip=tuple(args.skip), conv1x1=args.conv1x1)
+    compress_run(args.run_dir, policy, args.out, finetune_epochs=args.finetune_epochs,
+                 distill=args.distill, lr=args.lr, temperature=args.temperature,
+                 alpha=args.alpha, progress=not args.no_progress)
+    return 0
+
+
 def _cmd_report(args) -> int:
     from pathlib import Path
 
@@ -333,6 +347,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: results/, or <runs-dir>/quick-results with --quick")
     _add_common(r, train_flags=False)
 
+    z = sub.add_parser("compress", help="swap a trained run's dense layers for structured "
+                       "ones fitted to its weights; evaluate, optionally fine-tune")
+    z.add_argument("run_dir", metavar="RUN_DIR", help="a trained run folder (config.toml, "
+                   "checkpoint.pt)")
+    z.add_argument("--family", required=True, help="a layer family with from_dense: "
+                   + ", ".join(f for f in available("linear", capability="from_dense")
+                               if f != "dense"))
+    target = z.add_mutually_exclusive_group()
+    target.add_argument("--ratio", type=float, default=None,
+                        help="per-layer compression ratio to reach (dense params / new params)")
+    target.add_argument("--budget", type=int, default=None, help="per-layer parameter budget")
+    z.add_argument("--kw", action="append", default=[], metavar="KEY=VALUE",
+                   help="a family argument (e.g. rank=4, iters=50; repeatable)")
+    z.add_argument("--include", nargs="+", default=[], metavar="GLOB",
+                   help="replace only layers whose dotted name matches (e.g. '*.mlp.*')")
+    z.add_argument("--skip", nargs="+", default=[], metavar="GLOB",
+                   help="keep layers whose dotted name matches")
+    z.add_argument("--min-size", type=int, default=0, metavar="N",
+                   help="keep layers with fewer than N weights (in × out)")
+    z.add_argument("--conv1x1", action="store_true", help="also replace 1×1 convolutions")
+    z.add_argument("--finetune-epochs", type=int, default=0, metavar="E",
+                   help="fine-tune the compressed model for E epochs (the run's optimiser)")
+    z.add_argument("--distill", action="store_true",
+                   help="fine-tune by distillation from the original model (needs E > 0)")
+    z.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate "
+                   "(default: the run's)")
+    z.add_argument("--temperature", type=float, default=4.0)
+    z.add_argument("--alpha", type=float, default=0.9, help="weight of the soft-target loss")
+    z.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for model.pt, report.json and the run's config")
+    z.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     rp = sub.add_parser("report", help="write results/README.md linking every table and plot")
     rp.add_argument("--results-dir", default="results")
     return p
@@ -366,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         print("compactnn: warning: --keep-freed-memory needs glibc's mallopt; ignored",
               file=sys.stderr)
     cmds = {"list": _cmd_list, "train": _cmd_train, "compare": _cmd_compare,
-            "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report}
+            "families": _cmd_families, "reproduce": _cmd_reproduce, "report": _cmd_report,
+            "compress": _cmd_compress}
     try:
         if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and args.command not in (
                 "train", "compare", "families", "reproduce"):

@@ -220,9 +220,9 @@ def preview_config(cfg: RunConfig) -> RunConfig:
     return cfg.replace(model=model_args(model, cfg))
 
 
-def load_run_model(run_dir: str | Path) -> nn.Module:
-    """Rebuild the trained model of a finished run from its ``config.toml``, ``run.json``
-    (input size and classes) and ``checkpoint.pt``."""
+def run_architecture(run_dir: str | Path) -> nn.Module:
+    """The untrained model a run folder's ``config.toml`` and ``run.json`` (input size and
+    classes) describe."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.toml)")
@@ -232,7 +232,14 @@ def load_run_model(run_dir: str | Path) -> nn.Module:
         shape, classes = tuple(seen["input_shape"]), int(seen["num_classes"])
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ValueError(f"{run_dir / 'run.json'}: not a compactnn run record ({e})") from None
-    model = build_model(cfg, shape, classes)
+    return build_model(cfg, shape, classes)
+
+
+def load_run_model(run_dir: str | Path) -> nn.Module:
+    """Rebuild the trained model of a finished run from its ``config.toml``, ``run.json``
+    (input size and classes) and ``checkpoint.pt``."""
+    run_dir = Path(run_dir)
+    model = run_architecture(run_dir)
     ckpt = run_dir / "checkpoint.pt"
     state = load_checkpoint(ckpt).get("model")
     if not isinstance(state, dict):

@@ -2,7 +2,10 @@
 table or figure; ``compactnn reproduce NAME`` runs one."""
 
 from . import (  # noqa: F401  (importing registers, in this order)
+    circulant_cnn,
+    compress_mlp,
     compression,
+    factorization,
     init_variance,
     lowcost_cnn,
     nonlinearity,
