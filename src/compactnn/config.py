@@ -204,7 +204,9 @@ class DataConfig:
     training set; ``limit_train`` keeps a seeded random subset; ``features``: a fixed transform
     (``scattering-j2``); ``standardize``: ``global``, ``feature`` or ``none``; ``augment``:
     an on-the-fly augmentation of the training batches (``crop-flip``: pad 4, random crop,
-    horizontal flip — for image data, without ``features``)."""
+    horizontal flip — for image data, without ``features``); ``workers``: DataLoader worker
+    processes reading a streamed data set (YouTube-8M; 0: read in the training process; the
+    readers' shares, hence the batch order, depend on it)."""
 
     name: str = "auto"
     data_dir: str | None = None
@@ -213,9 +215,12 @@ class DataConfig:
     features: str | None = None
     standardize: str = "global"
     augment: str | None = None
+    workers: int = 0
 
     def __post_init__(self):
         _typed(self, "data")
+        if self.workers < 0:
+            _bad("data", f"workers must be a non-negative int, got {self.workers!r}")
         get("dataset", self.name)
         if not 0 <= self.val_fraction < 1:
             _bad("data", f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
@@ -440,7 +445,7 @@ class RunConfig:
 
 #: ``(section, field) → default`` of the fields added after runs were recorded: left out of
 #: :meth:`RunConfig.digest` while at their default (add every new field here)
-LATER_FIELDS = {("data", "augment"): None}
+LATER_FIELDS = {("data", "augment"): None, ("data", "workers"): 0}
 
 
 def _table(key: str, v) -> dict:

@@ -143,8 +143,21 @@ def check_writable(directory: str | Path, what: str) -> Path:
 
 def load_data(cfg: RunConfig, *, cache_dir: str | Path | None = None,
               progress: bool = False) -> Dataset:
-    """The in-memory data set of ``cfg.data`` (features applied, cached under ``cache_dir``)."""
+    """The in-memory data set of ``cfg.data`` (features applied, cached under ``cache_dir``),
+    or for a streamed data set (YouTube-8M) its :class:`~compactnn.data.youtube8m.StreamingData`
+    (inputs used as stored: ``standardize`` does not apply)."""
     d = cfg.data
+    spec, _ = resolve_dataset(d.name, d.data_dir)
+    if spec.stream is not None:
+        unsupported = [f"{k}={v!r}" for k, v in (("val_fraction", d.val_fraction),
+                                                  ("limit_train", d.limit_train),
+                                                  ("features", d.features),
+                                                  ("augment", d.augment)) if v]
+        if unsupported:
+            raise ValueError(f"{spec.name} is streamed from its files: data."
+                             f"{', data.'.join(unsupported)} do(es) not apply (shorten epochs "
+                             "with train.steps_per_epoch)")
+        return spec.stream(spec.name, d.data_dir)
     data = load_dataset(d.name, data_dir=d.data_dir, val_fraction=d.val_fraction,
                         standardize=d.standardize, seed=cfg.seed, limit_train=d.limit_train,
                         augment=d.augment)
@@ -363,14 +376,22 @@ def run(
     t = cfg.train  # under torchrun "cuda" is this rank's cuda:LOCAL_RANK (not recorded)
     t = dataclasses.replace(t, device=info.device) if info.distributed else t
     pin = torch.device(t.device).type == "cuda"
+    streaming = callable(getattr(data, "loaders", None))  # read from files, by rank
+    if streaming:
+        loaders = data.loaders(t.batch_size, t.eval_batch_size, cfg.seed, rank=info.rank,
+                               world_size=info.world_size, num_workers=cfg.data.workers,
+                               pin_memory=pin)
     if info.distributed:  # this rank's shares; gradients and metrics as for the global batch
-        loaders = sharded_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed, info,
-                                  pin_memory=pin)
-        task = DistributedTask(task, loaders["train"].sampler)  # global batch sizes from it
+        if streaming:  # global batch sizes by one all-reduce per step
+            task = DistributedTask(task)
+        else:
+            loaders = sharded_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed, info,
+                                      pin_memory=pin)
+            task = DistributedTask(task, loaders["train"].sampler)  # global batch sizes from it
         model = wrap_model(model.to(t.device), info)  # broadcasts rank 0's weights
         if info.rank > 0:  # its own dropout masks (rank 0 keeps the single-process stream)
             torch.manual_seed(cfg.seed + 7919 * info.rank)
-    else:
+    elif not streaming:
         loaders = in_memory_loaders(data, t.batch_size, t.eval_batch_size, cfg.seed,
                                     pin_memory=pin)
     ckpt = None
@@ -394,9 +415,10 @@ def run(
                      "in_features": data.in_features, "num_classes": data.num_classes,
                      "input_shape": list(data.input_shape), "notes": data.notes,
                      "augment": data.augment,
-                     "train": len(data.x_train),
-                     "val": 0 if data.x_val is None else len(data.x_val),
-                     "test": len(data.x_test)},
+                     **(data.sizes() if streaming else {
+                         "train": len(data.x_train),
+                         "val": 0 if data.x_val is None else len(data.x_val),
+                         "test": len(data.x_test)})},
             "task": recorded_task, "git": git_hash(Path(__file__).parent),
             "torch": torch.__version__, "python": platform.python_version()})
     if run_dir is not None:  # on every rank: a checkpoint gathers their states; rank 0 writes

@@ -32,7 +32,7 @@ def test_paper_numbers_are_data_and_keys_name_real_configs(name):
     exp = get("experiment", name)
     assert exp.paper and exp.paper["rows"] and exp.paper.get("source")
     if exp.configs is not None:
-        spec, _ = resolve_dataset("digits")
+        spec, _ = resolve_dataset("digits" if exp.dataset == "auto" else exp.dataset)
         names = {c.name for quick in (False, True) for c in exp.configs(quick, spec)}
         keys = {r["key"] for r in exp.paper["rows"] if r.get("key")}
         assert keys and keys <= names, keys - names

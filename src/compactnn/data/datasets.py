@@ -143,6 +143,9 @@ class DatasetSpec:
     description: str
     load: Callable[[str, str | os.PathLike | None], tuple] | None = None
     resolve: Callable[[str | os.PathLike | None], tuple[str, list[str]]] | None = None
+    #: a data set too large for memory: ``stream(name, data_dir)`` returns a
+    #: :class:`~compactnn.data.youtube8m.StreamingData` (files, sizes, ``loaders()``)
+    stream: Callable[[str, str | os.PathLike | None], object] | None = None
 
     @property
     def in_features(self) -> int:
@@ -224,6 +227,12 @@ def _resolve_auto(data_dir):
                       "pass --data-dir); fell back to scikit-learn digits"]
 
 
+def _youtube8m(name, data_dir, level):
+    from .youtube8m import youtube8m_data
+
+    return youtube8m_data(name, data_dir, level)
+
+
 def check_arrays(name: str, source: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray,
                  y_te: np.ndarray, num_classes: int | None) -> None:
     """Refuse data no model can learn from, naming where it came from: an empty split, labels
@@ -262,6 +271,12 @@ for _spec in (
     DatasetSpec("digits", "classification", 10, (8, 8),
                 "scikit-learn's 8×8 digits (embedded; fixed stratified 75/25 split)",
                 load=_load_digits),
+    DatasetSpec("youtube8m-video", "multilabel", 3862, (1152,),
+                "YouTube-8M 2018 video level: mean rgb + audio, 3,862 labels (TFRecords in "
+                "data_dir, streamed)", stream=lambda n, d: _youtube8m(n, d, "video")),
+    DatasetSpec("youtube8m-frame", "multilabel", 3862, (300, 1153),
+                "YouTube-8M 2018 frame level: 300 frames of rgb + audio + mask, 3,862 labels "
+                "(TFRecords in data_dir, streamed)", stream=lambda n, d: _youtube8m(n, d, "frame")),
     DatasetSpec("auto", "classification", 10, (28, 28),
                 "Fashion-MNIST when installed, else digits (with --data-dir: Fashion-MNIST "
                 "there, or an error)", resolve=_resolve_auto),
@@ -300,6 +315,9 @@ def load_dataset(
     if standardize not in ("global", "feature", None):
         raise ValueError(f"standardize must be 'global', 'feature' or None, got {standardize!r}")
     spec, notes = resolve_dataset(name, data_dir)
+    if spec.stream is not None:
+        raise DataError(f"{spec.name} is streamed from its files, not loaded into memory: "
+                        "train on it with compactnn train/reproduce (compactnn.runs.run)")
     check_augmentation(augment, spec.input_shape)
     x_tr, y_tr, x_te, y_te, scale, source = spec.load(spec.name, data_dir)
     check_arrays(spec.name, source, x_tr, y_tr, x_te, y_te,

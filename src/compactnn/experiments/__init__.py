@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (importing registers, in this order)
     scattering,
     size_vs_accuracy,
     synthetic_regression,
+    youtube8m,
 )
 from .runner import Experiment, register_experiment, run_experiment
 

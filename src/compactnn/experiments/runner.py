@@ -51,6 +51,8 @@ class Experiment:
     budget_note: str = ""
     #: the seeds of a full run (``--seeds`` overrides); a verdict needs at least 3
     seeds: tuple[int, ...] = (0,)
+    #: the data set when the command line names none (``--dataset`` overrides)
+    dataset: str = "auto"
 
 
 def register_experiment(exp: Experiment) -> Experiment:
@@ -223,7 +225,9 @@ def _experiment_configs(exp: Experiment, quick: bool, assignments: list[tuple[st
             assign(d, path, value)
         return RunConfig.from_dict(apply_overrides(d, overrides))
 
-    data = apply(RunConfig().to_dict()).data
+    base = RunConfig().to_dict()
+    base["data"]["name"] = exp.dataset
+    data = apply(base).data
     spec, _ = resolve_dataset(data.name, data.data_dir)
     configs = [apply(c.to_dict()) for c in exp.configs(quick, spec)]
     names = [c.name for c in configs]

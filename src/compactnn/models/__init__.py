@@ -8,9 +8,11 @@ from .cnn import LeNet
 from .mlp import DCNN, MLP, SHL, StructuredMLP
 from .prodsumnet import ProdSumNet, TransformNet, prodsumnet_presets
 from .resnet import LowCostResNet, measure_cost
+from .youtube8m import YouTube8MFrameModel, YouTube8MVideoModel
 
 __all__ = ["DCNN", "MLP", "SHL", "LeNet", "LowCostResNet", "ProdSumNet", "StructuredMLP",
-           "TransformNet", "available_models", "make_activation", "make_model", "measure_cost",
+           "TransformNet", "YouTube8MFrameModel", "YouTube8MVideoModel",
+           "available_models", "make_activation", "make_model", "measure_cost",
            "prodsumnet_presets"]
 
 

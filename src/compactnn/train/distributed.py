@@ -425,7 +425,7 @@ class _ReducingMeter(Meter):
         self.inner, self._task, self._reduced = inner, task, False
 
     @property
-    def n(self) -> int:  # this rank's count until compute() has reduced it
+    def n(self) -> int:  # this rank's count until reduce() has made it the global one
         return self.inner.n
 
     def update(self, output, target, loss):
@@ -437,10 +437,14 @@ class _ReducingMeter(Meter):
     def load_state_dict(self, state: dict) -> None:
         self.inner.load_state_dict(state)
 
-    def compute(self):
+    def reduce(self) -> None:
+        """Make the meter the whole pass's (a collective; once, later calls are no-ops)."""
         if not self._reduced:
             reduce_meter(self.inner)
             self._reduced = True
+
+    def compute(self):
+        self.reduce()
         return self.inner.compute()
 
 

@@ -46,6 +46,9 @@ def evaluate(model: nn.Module, loader: Iterable, task: Task, device: str = "cpu"
             meter.update(out, y, task.loss(out, y))
     finally:
         model.train(was_training)
+    reduce = getattr(meter, "reduce", None)  # under torchrun: the global count on every rank,
+    if callable(reduce):  # so a rank whose share is empty does not raise alone (and hang)
+        reduce()
     if meter.n == 0:
         raise ValueError(f"the {split!r} loader yielded no samples, so its metrics are undefined")
     return meter.compute()

@@ -1,6 +1,7 @@
 """Learning-rate schedules and optimizers, registered (``kind="schedule"`` / ``"optimizer"``).
 
-A schedule maps ``(config, fraction of training done)`` to a multiplier of ``config.lr``; an
+A schedule maps ``(config, fraction of training done)`` to a multiplier of ``config.lr`` (one
+marked ``per_example``, such as ``yt8m``, maps ``(config, examples seen)`` instead); an
 optimizer builder maps ``(parameters, config)`` to a ``torch.optim.Optimizer``.
 """
 
@@ -47,9 +48,23 @@ def paper(cfg, frac: float) -> float:
     return _steps((0.4, 0.6, 0.8), (0.5, 0.1, 0.02), frac)
 
 
+@register("yt8m", kind="schedule")
+def yt8m(cfg, examples: int) -> float:
+    """×0.8 every 4,000,000 training examples (staircase), the YouTube-8M starter code's
+    ``exponential_decay`` with the DCNN paper's values; keyed on the examples seen
+    (``step × batch_size``, the global batch), not on the fraction of training."""
+    return 0.8 ** (examples // 4_000_000)
+
+
+yt8m.per_example = True  # lr_at passes the examples seen
+
+
 def lr_at(cfg, step: int, total_steps: int) -> float:
     """Learning rate at optimisation step ``step`` (0-based) of ``total_steps``."""
-    return cfg.lr * get("schedule", cfg.schedule)(cfg, step / max(total_steps, 1))
+    schedule = get("schedule", cfg.schedule)
+    if getattr(schedule, "per_example", False):
+        return cfg.lr * schedule(cfg, step * cfg.batch_size)
+    return cfg.lr * schedule(cfg, step / max(total_steps, 1))
 
 
 @register("adam", kind="optimizer")
