@@ -30,8 +30,9 @@ import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIONAL = ("sklearn", "tqdm", "matplotlib", "kymatio", "scipy")
-FORBIDDEN_DISTS = {"scikit-learn", "matplotlib", "kymatio", "tqdm", "scipy"}
+OPTIONAL = ("sklearn", "tqdm", "matplotlib", "kymatio", "scipy", "tfrecord", "crc32c", "google")
+FORBIDDEN_DISTS = {"scikit-learn", "matplotlib", "kymatio", "tqdm", "scipy", "tfrecord", "crc32c",
+                   "protobuf"}
 CORE_MODULES = ("compactnn", "compactnn.layers", "compactnn.functional", "compactnn.models",
                 "compactnn.init", "compactnn.registry", "compactnn.config", "compactnn.train",
                 "compactnn.data", "compactnn.runtime", "compactnn.runs")
