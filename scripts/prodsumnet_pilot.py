@@ -22,22 +22,36 @@ from compactnn.experiments import prodsumnet as psn
 from compactnn.runs import run
 
 LIMIT, VAL = 25_000, 0.2
-RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+RATES = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 REF_RATES = (1e-3, 1e-2)
-NETS = ("psn-3.5k", "tdn-3.5k", "dcnn-3.5k", "lowrank-shl-3.5k", "toeplitz-shl-3.5k",
-        "reference-cnn")
+#: the 3.5k-budget presets (their rate serves their family's larger presets too), the
+#: reference CNN, and every matched baseline at every budget (a baseline's depth or rank
+#: changes with the budget, so each gets its own rate)
+NETS = ("psn-3.5k", "tdn-3.5k", "reference-cnn",
+        *(f"{fam}-{tier}" for tier in psn.TIERS for fam in psn.BASELINES))
+OUT = Path(__file__).resolve().parent.parent / "results" / "prodsumnet"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--fresh", action="store_true",
+                    help="measure everything again (default: keep the rows of pilot.json)")
     args = ap.parse_args(argv)
     spec, _ = resolve_dataset("auto")
     configs = {c.name: c for c in psn._configs(False, spec) if c.name in NETS}
+    kept = {}
+    if not (args.quick or args.fresh) and (OUT / "pilot.json").is_file():
+        old = json.loads((OUT / "pilot.json").read_text())
+        if (old["limit_train"], old["val_fraction"], old["dataset"]) == (LIMIT, VAL, spec.name):
+            kept = {(r["net"], r["lr"]): r for r in old["rows"]}
     rows = []
     for name in NETS:
         rates = REF_RATES if name == "reference-cnn" else RATES
         for lr in rates[1:3] if args.quick else rates:
+            if (name, lr) in kept:
+                rows.append(kept[(name, lr)])
+                continue
             cfg = configs[name]
             cfg = cfg.replace(seed=0, data={"limit_train": 2_000 if args.quick else LIMIT,
                                             "val_fraction": VAL},
@@ -57,7 +71,8 @@ def main(argv=None) -> int:
     lines = ["# ProdSumNet learning-rate pilot (validation split; the test set unused)", "",
              f"Dataset {spec.name}; seed 0; a seeded {LIMIT:,}-image subset of the training "
              f"set, {VAL:.0%} of it held out as validation; Adam with a cosine schedule, batch "
-             f"128; the experiment's epochs per net. Command: `OMP_NUM_THREADS=1 "
+             f"128; the experiment's epochs per net; the experiment uses each net's best rate. "
+             f"Command: `OMP_NUM_THREADS=1 "
              f".venv/bin/python scripts/prodsumnet_pilot.py`.", "",
              "| net | params | " + " | ".join(f"lr {lr:g}" for lr in RATES) + " | best |",
              "|---|---:|" + "---:|" * len(RATES) + "---|"]
@@ -69,7 +84,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:
-        out = Path(__file__).resolve().parent.parent / "results" / "prodsumnet"
+        out = OUT
         out.mkdir(parents=True, exist_ok=True)
         (out / "pilot.json").write_text(json.dumps({"limit_train": LIMIT, "val_fraction": VAL,
                                                     "dataset": spec.name, "rows": rows},
