@@ -168,17 +168,21 @@ def test_experiment_configs_are_the_papers():
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
-def test_two_process_torchrun_trains_on_the_streamed_shards(data_dir, tmp_path):
+def _torchrun(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``cmd`` in a clean environment (one thread; no torchrun variables of an outer job)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     for k in _TORCHRUN_ENV:
         env.pop(k, None)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=150)
+
+
+def test_two_process_torchrun_trains_on_the_streamed_shards(data_dir, tmp_path):
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", "-m", "compactnn", "train", "--dataset", "youtube8m-video", "--data-dir",
            str(data_dir), *VIDEO_MODEL, "--epochs", "2", "--batch-size", "16", "--lr", "0.01",
            "--schedule", "yt8m", "--runs-dir", str(runs), "--no-progress"]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=150)
+    proc = _torchrun(cmd, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run_dir,) = runs.iterdir()  # rank 0 alone writes
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -215,16 +219,12 @@ def test_torchrun_with_an_evaluation_split_smaller_than_the_ranks(tmp_path):
     data = tmp_path / "data"
     write_synthetic_shards(data, "video", "train", shards=2, videos=16, seed=0)
     write_synthetic_shards(data, "video", "validate", shards=1, videos=1, seed=1)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    for k in _TORCHRUN_ENV:
-        env.pop(k, None)
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", "-m", "compactnn", "train", "--dataset", "youtube8m-video", "--data-dir",
            str(data), *VIDEO_MODEL, "--epochs", "1", "--batch-size", "16", "--runs-dir",
            str(runs), "--no-progress"]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=150)
+    proc = _torchrun(cmd, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run_dir,) = runs.iterdir()
     final = json.loads((run_dir / "metrics.json").read_text())["final"]

@@ -23,7 +23,7 @@ from ..data import load_dataset
 from ..models import make_model
 from ..train import NonFiniteLossError, write_json
 from .plots import figure, params_axis
-from .runner import Experiment, register_experiment, verdict
+from .runner import Experiment, format_summary, register_experiment, seed_summary, verdict
 
 #: (family, target ratio or None for a family of fixed size); the fixed-size families have one
 #: size per layer shape (circulant/Toeplitz/DC/DTNN/ACDC), low-rank and hashed two targets
@@ -70,20 +70,6 @@ def _train(model, data, epochs: int, seed: int, teacher=None) -> float:
     except NonFiniteLossError:
         return math.nan
     return _acc(model, data, cfg)
-
-
-def _cell(values: list[float]) -> dict:
-    ok = [v for v in values if math.isfinite(v)]
-    return {"mean": statistics.fmean(ok) if ok else None,
-            "std": statistics.stdev(ok) if len(ok) > 1 else 0.0,
-            "n_seeds": len(values), "diverged": len(values) - len(ok)}
-
-
-def _fmt(c: dict) -> str:
-    if c["mean"] is None:
-        return f"diverged ({c['diverged']}/{c['n_seeds']})"
-    spread = f" ± {c['std']:.4f}" if c["n_seeds"] - c["diverged"] > 1 else ""
-    return f"{c['mean']:.4f}{spread}" + (f" ({c['diverged']} diverged)" if c["diverged"] else "")
 
 
 def _label(family: str, ratio) -> str:
@@ -148,8 +134,8 @@ def _compress_mlp(*, quick: bool, out_dir: Path, log) -> str:
             "family": family, "ratio": ratio, "hidden_params": mine[0]["hidden_params"],
             "rel_error": [statistics.fmean(e) for e in zip(*errs, strict=True)],
             "kept": mine[0]["kept"],
-            **{k: _cell([r[k] for r in mine]) for k in STAGES}}
-    dense_cell = _cell(dense_acc)
+            **{k: seed_summary([r[k] for r in mine]) for k in STAGES}}
+    dense_cell = seed_summary(dense_acc)
     write_json(out_dir / "results.json", {
         "quick": quick, "settings": {k: list(v) if isinstance(v, tuple) else v
                                      for k, v in s.items()},
@@ -169,8 +155,8 @@ def _compress_mlp(*, quick: bool, out_dir: Path, log) -> str:
                          + [f"{name} kept dense †" for name in t["kept"]])
         lines.append(f"| {label} | {t['hidden_params']:,} | "
                      f"{dense_params / t['hidden_params']:.0f}× | {errs} | "
-                     f"{_fmt(t['compressed'])} | {_fmt(t['finetuned'])} | "
-                     f"{_fmt(t['distilled'])} | {_fmt(t['scratch'])} | {v1} | {v2} |")
+                     + " | ".join(format_summary(t[k]) for k in STAGES)
+                     + f" | {v1} | {v2} |")
     seeds_text = ", ".join(map(str, seeds))
     kept = [f"{label}: {name} ({why})" for label, t in table.items()
             for name, why in t["kept"].items()]
@@ -180,8 +166,9 @@ def _compress_mlp(*, quick: bool, out_dir: Path, log) -> str:
                      + "; ".join(kept) + ".")
     return (f"Data: {data.name} ({data.source}). A dense MLP {data.in_features}-{width}-{width}-"
             f"{data.num_classes} (ReLU) trained {s['dense_epochs']} epochs (Adam 1e-3, cosine, "
-            f"batch 128) reaches test accuracy **{_fmt(dense_cell)}** with {dense_params:,} "
-            "hidden-layer parameters. Its two hidden layers are then replaced by each family "
+            f"batch 128) reaches test accuracy **{format_summary(dense_cell)}** with "
+            f"{dense_params:,} hidden-layer parameters. Its two hidden layers are then replaced "
+            "by each family "
             "(`compactnn.compress`, fitted to the trained weights; the classifier stays "
             "dense): accuracy right after the fit, after "
             f"{s['ft_epochs']} epoch(s) of fine-tuning, after {s['ft_epochs']} epoch(s) of "

@@ -8,6 +8,7 @@ Layout: ``<runs_root>/<experiment>/<config>/seed<k>/`` per run (a run folder, se
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import statistics
 import time
@@ -24,8 +25,9 @@ from ..runs import count_params, load_data, resolve_config, run
 from ..train import CHECKPOINT, PREVIOUS_CHECKPOINT, NonFiniteLossError, write_json
 from ..train.distributed import DistInfo, broadcast_object
 
-__all__ = ["PROTOCOLS", "Experiment", "aggregate", "budget_config", "markdown_table",
-           "paper_table", "register_experiment", "run_experiment", "verdict"]
+__all__ = ["PROTOCOLS", "Experiment", "aggregate", "budget_config", "format_summary",
+           "markdown_table", "paper_table", "register_experiment", "run_experiment",
+           "seed_summary", "verdict"]
 
 
 @dataclass
@@ -102,6 +104,25 @@ def verdict(a: dict, b: dict, *, higher_is_better: bool = True, min_seeds: int =
     if abs(diff) <= a["std"] + b["std"]:
         return "not settled"
     return ">" if (diff > 0) == higher_is_better else "<"
+
+
+def seed_summary(values: list[float]) -> dict:
+    """An :func:`aggregate`-like row (``mean``, ``std``, ``n_seeds``, ``diverged``) of one
+    number per seed, NaN meaning diverged — what :func:`verdict` compares."""
+    ok = [v for v in values if math.isfinite(v)]
+    return {"mean": statistics.fmean(ok) if ok else None,
+            "std": statistics.stdev(ok) if len(ok) > 1 else 0.0,
+            "n_seeds": len(values), "diverged": len(values) - len(ok)}
+
+
+def format_summary(c: dict, mean: str = ".4f", std: str = ".4f") -> str:
+    """``mean ± std`` of a :func:`seed_summary`/:func:`aggregate` row (no spread for a single
+    seed; diverged seeds said)."""
+    if c["mean"] is None:
+        return f"diverged ({c['diverged']}/{c['n_seeds']})"
+    spread = f" ± {c['std']:{std}}" if c["n_seeds"] - c["diverged"] > 1 else ""
+    return f"{c['mean']:{mean}}{spread}" + (f" ({c['diverged']} diverged)"
+                                             if c["diverged"] else "")
 
 
 def _dirname(config_name: str) -> str:

@@ -20,7 +20,7 @@ from ..layers import ACDC, DiagonalCirculant
 from ..train import write_json
 from .paper_numbers import PAPER_TABLES
 from .plots import figure
-from .runner import Experiment, register_experiment, verdict
+from .runner import Experiment, format_summary, register_experiment, seed_summary, verdict
 
 #: (label, family, init)
 MODELS = (("dc paper-init", "dc", "paper"), ("dc gain-1 init", "dc", "paper:1"),
@@ -68,20 +68,8 @@ def _train(family: str, init: str | None, depth: int, seed: int, iters: int, x, 
     return curve
 
 
-def _cell(values: list[float]) -> dict:
-    """An :func:`~compactnn.experiments.runner.aggregate`-like row of final MSEs (NaN:
-    diverged)."""
-    ok = [v for v in values if math.isfinite(v)]
-    return {"mean": statistics.fmean(ok) if ok else None,
-            "std": statistics.stdev(ok) if len(ok) > 1 else 0.0,
-            "n_seeds": len(values), "diverged": len(values) - len(ok)}
-
-
 def _fmt(c: dict) -> str:
-    if c["mean"] is None:
-        return f"diverged ({c['diverged']}/{c['n_seeds']})"
-    spread = f" ± {c['std']:.3g}" if c["n_seeds"] - c["diverged"] > 1 else ""
-    return f"{c['mean']:.4g}{spread}" + (f" ({c['diverged']} diverged)" if c["diverged"] else "")
+    return format_summary(c, ".4g", ".3g")
 
 
 def _synthetic_regression(*, quick: bool, out_dir: Path, log) -> str:
@@ -111,7 +99,7 @@ def _synthetic_regression(*, quick: bool, out_dir: Path, log) -> str:
         i = round(frac * (len(steps) - 1))
         return c[i] if i < len(c) else math.nan
 
-    table = {label: {d: {f: _cell([at(c, f) for c in runs]) for f in (0.0, 0.1, 0.5, 1.0)}
+    table = {label: {d: {f: seed_summary([at(c, f) for c in runs]) for f in (0.0, 0.1, 0.5, 1.0)}
                      for d, runs in per.items()} for label, per in curves.items()}
     write_json(out_dir / "results.json", {
         "dim": DIM, "samples": SAMPLES, "iters": iters, "every": every, "seeds": list(seeds),
