@@ -31,7 +31,11 @@ TINY = {
     "reproduce": ["nonlinearity", "--quick", "--limit-train", "64", "--no-progress"],
     "list": [],
     "report": [],
+    "compress": [],  # built by _argv around a tiny trained run
 }
+#: commands whose --quick budget subsamples the training set in memory, which a streamed data
+#: set (YouTube-8M) refuses with one line
+SUBSAMPLING = {"compare", "families", "reproduce"}
 #: options that take a path or need a second run: covered by the tests further down
 SKIP = {"--config", "--teacher", "--runs-dir", "--results-dir", "--out-dir", "--data-dir"}
 
@@ -63,8 +67,21 @@ def _argv(cmd: str, extra: list[str], tmp: Path) -> list[str]:
     if cmd == "report":
         (tmp / "results").mkdir()
         return [cmd, "--results-dir", str(tmp / "results")]
+    if cmd == "compress":
+        dense = ["--model", "dense-mlp", "--width", "64", *TINY["train"][2:]]  # nn.Linear layers
+        assert main(["train", *dense, "--runs-dir", str(tmp / "trained")]) == 0
+        (run,) = (tmp / "trained").iterdir()
+        return [cmd, str(run), "--family", "circulant", "--out", str(tmp / "out"),
+                "--no-progress"]
+    if _streamed(extra) and "--limit-train" in base:  # an epoch of 2 steps instead
+        i = base.index("--limit-train")
+        base[i:i + 2] = ["--set", "train.steps_per_epoch=2"]
     runs = [] if cmd == "list" else ["--runs-dir", str(tmp / "runs")]
     return [cmd, *base, *extra, *runs]
+
+
+def _streamed(extra: list[str]) -> bool:
+    return extra[:1] == ["--dataset"] and extra[1].startswith("youtube8m")
 
 
 def _check_outcome(rc: int, err: str) -> None:
@@ -92,6 +109,14 @@ def small_data(tmp_path_factory) -> Path:
                   rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         write_idx(root / "mnist" / f"{split}-labels-idx1-ubyte.gz",
                   rng.integers(0, 10, n, dtype=np.uint8))
+    try:  # YouTube-8M TFRecords, when the youtube8m extra is installed
+        from compactnn.data.youtube8m import write_synthetic_shards
+        for level in ("video", "frame"):
+            d = root / "youtube8m" / level
+            write_synthetic_shards(d, level, "train", shards=2, videos=8, seed=0)
+            write_synthetic_shards(d, level, "validate", shards=1, videos=4, seed=1)
+    except ImportError:
+        pass
     (root / "cifar10").mkdir()
     for batch in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         write_cifar10_batch(root / "cifar10" / batch, rng.integers(0, 256, (20, 3072)),
@@ -114,7 +139,10 @@ def test_every_command_and_choice_exits_0_or_2_with_one_line(cmd, extra, tmp_pat
         rc = e.code
     err = capsys.readouterr().err
     _check_outcome(rc, err)
-    assert rc == 0, err  # every choice works (MNIST and CIFAR-10: the small files below)
+    if cmd in SUBSAMPLING and _streamed(extra):
+        assert rc == 2 and "streamed from its files" in err, err
+        return
+    assert rc == 0, err  # every choice works (MNIST, CIFAR-10, YouTube-8M: the small files below)
 
 
 def test_the_sweep_covers_every_registered_name():

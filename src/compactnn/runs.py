@@ -155,8 +155,8 @@ def load_data(cfg: RunConfig, *, cache_dir: str | Path | None = None,
                                                   ("augment", d.augment)) if v]
         if unsupported:
             raise ValueError(f"{spec.name} is streamed from its files: data."
-                             f"{', data.'.join(unsupported)} do(es) not apply (shorten epochs "
-                             "with train.steps_per_epoch)")
+                             f"{', data.'.join(unsupported)} do(es) not apply (a --quick run "
+                             "sets limit_train; shorten epochs with train.steps_per_epoch)")
         return spec.stream(spec.name, d.data_dir)
     data = load_dataset(d.name, data_dir=d.data_dir, val_fraction=d.val_fraction,
                         standardize=d.standardize, seed=cfg.seed, limit_train=d.limit_train,
