@@ -229,24 +229,16 @@ PSN_CONFIGS = [
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
-@pytest.mark.parametrize("kw", TRANSFORM_CONFIGS)
-def test_transform_net_counts_and_shapes(shape, kw):
+@pytest.mark.parametrize("cls,kw", [(TransformNet, kw) for kw in TRANSFORM_CONFIGS]
+                         + [(ProdSumNet, kw) for kw in PSN_CONFIGS])
+def test_counts_and_shapes(shape, cls, kw):
     n = math.prod(shape)
-    net = TransformNet(n, 10, input_shape=shape, **kw)
-    assert _count(net) == TransformNet.predicted_num_params(n, 10, input_shape=shape, **kw)
+    net = cls(n, 10, input_shape=shape, **kw)
+    assert _count(net) == cls.predicted_num_params(n, 10, input_shape=shape, **kw)
     assert net(torch.randn(2, n)).shape == (2, 10)
     assert net(torch.randn(2, *shape)).shape == (2, 10)
-    assert net.config["channels"] == list(kw.get("channels", (4,)))
-
-
-@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
-@pytest.mark.parametrize("kw", PSN_CONFIGS)
-def test_prodsumnet_counts_and_shapes(shape, kw):
-    n = math.prod(shape)
-    net = ProdSumNet(n, 10, input_shape=shape, **kw)
-    assert _count(net) == ProdSumNet.predicted_num_params(n, 10, input_shape=shape, **kw)
-    assert net(torch.randn(2, n)).shape == (2, 10)
-    assert net(torch.randn(2, *shape)).shape == (2, 10)
+    if cls is TransformNet:
+        assert net.config["channels"] == list(kw.get("channels", (4,)))
 
 
 def test_registered_and_built_from_a_2d_input_shape():

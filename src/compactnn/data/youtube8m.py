@@ -418,7 +418,6 @@ class YouTube8MStream(IterableDataset):
         # each pass a fresh order, different per reader (and reproducible from the seed)
         pass_seed = self.pass_index if self.pass_index is not None else self._pass_seed()
         rng = np.random.default_rng([self.seed, shard, pass_seed])
-        buf: list[tuple] = []
         batch: list[tuple] = []
 
         def emit(rec):  # add to the batch; a full batch is yielded (or skipped: a resume)
@@ -432,34 +431,32 @@ class YouTube8MStream(IterableDataset):
                 return self._batch(full)
             return None
 
-        while True:  # cycles over the share: each a permutation of its records
+        def cycle():  # one pass over the share, permuted through the shuffle buffer
+            buf: list[tuple] = []
             seen = 0
             for rec in self.records(shard, shards, order_seed=int(rng.integers(2 ** 63))):
                 seen += 1
                 buf.append(rec)
-                if len(buf) > self.shuffle_buffer:  # emit a random buffered record
+                if len(buf) > self.shuffle_buffer:  # a random buffered record goes out
                     k = int(rng.integers(len(buf)))
                     buf[k], buf[-1] = buf[-1], buf[k]
-                    out = emit(buf.pop())
-                    if out is not None:
-                        if out is not False:
-                            yield out
-                        quota -= 1
-                        if quota == 0:
-                            return
+                    yield buf.pop()
             if seen == 0:
                 raise DataError(f"reader {shard} of {shards} (rank {self.rank}, worker "
                                 f"{worker}) has no records: fewer records than processes x "
                                 f"workers in {self.files[0]}...")
             for k in rng.permutation(len(buf)):  # the cycle's end: drain the buffer
-                out = emit(buf[k])
+                yield buf[k]
+
+        while True:  # cycles over the share until this reader's quota of batches is met
+            for rec in cycle():
+                out = emit(rec)
                 if out is not None:
                     if out is not False:
                         yield out
                     quota -= 1
                     if quota == 0:
                         return
-            buf = []
 
     def _pass_seed(self) -> int:
         """Differs between passes: the DataLoader's per-iteration seed in a worker, else a draw
