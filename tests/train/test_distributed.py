@@ -248,6 +248,7 @@ WORKER = textwrap.dedent('''
             json.dump(result, f)
         if info.is_main:
             torch.save(states, f"{out}.pt")
+        destroy_distributed(wait=True)  # as the CLI does: no rank leaves while one still talks
     finally:
         destroy_distributed()
 ''')
@@ -394,6 +395,8 @@ RESUME_WORKER = textwrap.dedent('''
             result["nan"] = str(e)
         with open(f"{out}.rank{info.rank}.json", "w") as f:
             json.dump(result, f)
+        del model, loaders, task
+        destroy_distributed(wait=True)  # as the CLI does: no rank leaves while one still talks
     finally:
         destroy_distributed()
 ''')
