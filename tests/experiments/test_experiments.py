@@ -47,6 +47,30 @@ def test_size_vs_accuracy_takes_its_input_size_from_the_data():
         assert dense.model.args["width"] == n_in and dense.data.name == data
 
 
+def test_compression_verdicts_need_three_seeds_and_a_gap_beyond_the_spread(tmp_path):
+    from compactnn.experiments import compression
+
+    def seeds(name, params, accs):
+        return [{"name": name, "num_params": params, "test": a, "diverged": False}
+                for a in accs]
+
+    rows = (seeds("dcnn-8x1024", 25_620, [0.880, 0.882, 0.881])
+            + seeds("hashnet-1/64", 46_666, [0.870, 0.871, 0.872])  # 0.009 apart: better
+            + seeds("hashnet-1/40", 72_860, [0.878, 0.884, 0.881])  # inside the spread
+            + seeds("dense-59", 46_915, [0.89, 0.89])  # two seeds only
+            + seeds("distilled-dense-59", 46_915, [0.85, 0.86, 0.855]))
+    md = compression._report(rows, tmp_path)
+    line = {ln.split(" | ")[3]: ln for ln in md.splitlines()
+            if ln.startswith("| dcnn-8x1024 |")}
+    assert line["hashnet-1/64"].endswith("| better |")
+    assert line["hashnet-1/40"].endswith("| not settled |")
+    assert line["dense-59"].endswith("| not settled |")
+    assert line["distilled-dense-59"].endswith("| better |")
+    assert "| distilled-dense-59 | 46,915 | 0.8550 ± 0.0050 | dense-59 |" in md
+    assert "dcnn-10x1024" not in md  # pairs without both runs are left out
+    assert (tmp_path / "compression.png").is_file()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_runs_quick_and_resumes(name, tmp_path, capsys):
