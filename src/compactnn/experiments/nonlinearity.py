@@ -23,12 +23,15 @@ SCHEDULES = (("relu-every1", "relu", 0.5, 1, False),  # aware = paper here (but 
              ("relu-every2", "relu", 0.5, 2, True),
              ("relu-every3", "relu", 0.5, 3, True),
              ("leaky0.5", "leaky_relu", 0.5, 1, True),
-             ("leaky0.5-every3", "leaky_relu", 0.5, 3, True))
+             ("leaky0.5-every3", "leaky_relu", 0.5, 3, True),
+             ("leaky0.2", "leaky_relu", 0.2, 1, True),
+             ("leaky0.3", "leaky_relu", 0.3, 1, True))
 #: depth → the schedules run at that depth (the paper's curves end at 40 layers); the deep,
 #: contested cells first, so that an interrupted run has them
 DEPTHS = {30: [s[0] for s in SCHEDULES],
           40: ["relu-every1", "relu-every3", "leaky0.5", "leaky0.5-every3"],
-          10: [s[0] for s in SCHEDULES]}
+          10: [s[0] for s in SCHEDULES],
+          20: ["leaky0.2", "leaky0.3"]}  # Fig. 2b: slope 0.2 fails from 20 layers
 QUICK_DEPTHS = {2: [s[0] for s in SCHEDULES], 4: ["relu-every3", "leaky0.5-every3"]}
 EPOCHS, LIMIT_TRAIN = 20, 10_000
 
@@ -126,6 +129,6 @@ register_experiment(Experiment(
     budget_note=f"full: the paper's optimisation (Adam, batch 200, lr 5e-5 with the "
                 f"piecewise-constant steps at 40/60/80 % of training — our placement) for "
                 f"{EPOCHS} epochs on {LIMIT_TRAIN:,} training images (paper: 200 epochs on "
-                f"CIFAR-10's 50,000), depths 10/30/40 (paper: 2–40), 3 seeds (paper: 1); "
-                f"leaky slopes 0.2/0.3 not rerun (uncontested); quick: 1 epoch on 2,000 "
+                f"CIFAR-10's 50,000), depths 10/30/40 (paper: 2–40; slopes 0.2/0.3 at "
+                f"10/20/30), 3 seeds (paper: 1); quick: 1 epoch on 2,000 "
                 f"images, depths 2/4, one seed"))
