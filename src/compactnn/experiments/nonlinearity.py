@@ -123,7 +123,8 @@ def _paper() -> dict:
 register_experiment(Experiment(
     name="nonlinearity", title="Fig. 2a/2b: where to put the non-linearities",
     description="DCNN (width = input size, DC classifier) on flattened images: depth × "
-                "{ReLU every 1/2/3 layers, leaky-ReLU 0.5 every 1/3 layers}, each with the "
+                "{ReLU every 1/2/3 layers, leaky-ReLU 0.5 every 1/3 layers, leaky-ReLU 0.2 and "
+                "0.3}, each with the "
                 "paper's init and (our control) the activation-aware init.",
     configs=_configs, report=_report, paper=_paper(), seeds=(0, 1, 2),
     budget_note=f"full: the paper's optimisation (Adam, batch 200, lr 5e-5 with the "
