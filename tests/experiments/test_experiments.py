@@ -71,6 +71,23 @@ def test_compression_verdicts_need_three_seeds_and_a_gap_beyond_the_spread(tmp_p
     assert (tmp_path / "compression.png").is_file()
 
 
+def test_scattering_report_compares_dc_with_each_ldr_cell_and_shows_convergence(tmp_path):
+    from compactnn.experiments import scattering
+
+    def seeds(name, params, curves):
+        return [{"name": name, "num_params": params, "test": c[-1], "history": c,
+                 "diverged": False} for c in curves]
+
+    rows = (seeds("scat-dc-1", 23_834, [[0.5, 0.8, 0.84], [0.5, 0.8, 0.85], [0.5, 0.8, 0.86]])
+            + seeds("scat-ldr-sd-r1", 31_770, [[0.4, 0.7, 0.80], [0.4, 0.7, 0.81],
+                                               [0.4, 0.7, 0.79]]))
+    md = scattering._report(rows, tmp_path)
+    assert ("| scat-dc-1 | 23,834 | 0.8500 ± 0.0100 | scat-ldr-sd-r1 | 31,770 | "
+            "0.8000 ± 0.0100 | better |") in md
+    assert "| scat-dc-1 | 0.8000 (k = 2) | 0.8500 | +0.0500 |" in md
+    assert "scat-dc-3 |" not in md
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_runs_quick_and_resumes(name, tmp_path, capsys):

@@ -9,14 +9,7 @@ from ..config import RunConfig
 from ..data import DatasetSpec
 from .paper_numbers import PAPER_TABLES
 from .plots import accuracy_vs_params
-from .runner import (
-    Experiment,
-    aggregate,
-    budget_config,
-    format_summary,
-    register_experiment,
-    verdict,
-)
+from .runner import Experiment, aggregate, budget_config, register_experiment, verdict_table
 
 #: (temperature, α) of each dense student's distillation, chosen on a validation split with the
 #: test set unused (scripts/compression_pilot.py → results/compression/pilot.md)
@@ -55,20 +48,9 @@ PAIRS = ([(d, o) for d in ("dcnn-8x1024", "dcnn-10x1024")
 
 def _report(rows: list[dict], out_dir: Path) -> str:
     agg = {a["name"]: a for a in aggregate(rows)}
-    lines = ["### Verdicts", "",
-             "`better` / `worse` only when the means over ≥ 3 seeds differ by more than the sum "
-             "of their standard deviations, else `not settled`.", "",
-             "| model | parameters | accuracy | vs | parameters | accuracy | verdict |",
-             "|---|---:|---:|---|---:|---:|---|"]
-    for a, b in PAIRS:
-        if a in agg and b in agg:
-            x, y = agg[a], agg[b]
-            word = {">": "better", "<": "worse"}.get(verdict(x, y), "not settled")
-            lines.append(f"| {a} | {x['num_params']:,} | {format_summary(x)} | {b} | "
-                         f"{y['num_params']:,} | {format_summary(y)} | {word} |")
     plot = accuracy_vs_params(list(agg.values()), out_dir / "compression.png",
                               "compression baselines")
-    return "\n".join(lines) + "\n\n" + plot
+    return "### Verdicts\n\n" + verdict_table(agg, PAIRS) + "\n\n" + plot
 
 
 register_experiment(Experiment(

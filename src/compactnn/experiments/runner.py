@@ -27,7 +27,7 @@ from ..train.distributed import DistInfo, broadcast_object
 
 __all__ = ["PROTOCOLS", "Experiment", "aggregate", "budget_config", "format_summary",
            "markdown_table", "paper_table", "register_experiment", "run_experiment",
-           "seed_summary", "verdict"]
+           "seed_summary", "verdict", "verdict_table"]
 
 
 @dataclass
@@ -123,6 +123,23 @@ def format_summary(c: dict, mean: str = ".4f", std: str = ".4f") -> str:
     spread = f" ± {c['std']:{std}}" if c["n_seeds"] - c["diverged"] > 1 else ""
     return f"{c['mean']:{mean}}{spread}" + (f" ({c['diverged']} diverged)"
                                              if c["diverged"] else "")
+
+
+def verdict_table(agg: dict[str, dict], pairs: list[tuple[str, str]]) -> str:
+    """A Markdown table comparing each ``(a, b)`` pair of :func:`aggregate` rows (keyed by
+    name) with :func:`verdict`: ``a`` better / worse than ``b``, or not settled; pairs with a
+    missing run are left out."""
+    lines = ["`better` / `worse` only when the means over ≥ 3 seeds differ by more than the sum "
+             "of their standard deviations, else `not settled`.", "",
+             "| model | parameters | accuracy | vs | parameters | accuracy | verdict |",
+             "|---|---:|---:|---|---:|---:|---|"]
+    for a, b in pairs:
+        if a in agg and b in agg:
+            x, y = agg[a], agg[b]
+            word = {">": "better", "<": "worse"}.get(verdict(x, y), "not settled")
+            lines.append(f"| {a} | {x['num_params']:,} | {format_summary(x)} | {b} | "
+                         f"{y['num_params']:,} | {format_summary(y)} | {word} |")
+    return "\n".join(lines)
 
 
 def _dirname(config_name: str) -> str:
