@@ -296,6 +296,30 @@ def test_closed_form_krylov_equals_repeated_application(n):
     assert torch.autograd.gradcheck(lambda s, v: F.krylov(F.subdiagonal_op(s), v), (sub, v))
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 8])
+def test_ldr_products_equal_the_explicit_krylov_products(n):
+    """Shift operators Z_{±1} go through FFTs, others through Krylov matrices: both equal
+    Σ_i K(A, g_i) K(B, h_i)^T x with K built by repeated application."""
+    from compactnn.functional.ldr import _Operator
+
+    g, h = torch.randn(3, n, dtype=D), torch.randn(3, n, dtype=D)
+    x = torch.randn(2, 4, n, dtype=D)  # leading batch dimensions
+    sub = torch.rand(max(n - 1, 0), dtype=D) + 0.5  # products of O(1): no cancellation
+    ops = [F.shift_op(1.0), F.shift_op(-1.0), F.shift_op(0.3), F.subdiagonal_op(sub)]
+    for op_a in ops:
+        for op_b in ops:
+            m = torch.einsum("rkj,rlj->kl", _Operator.krylov(op_a, g), _Operator.krylov(op_b, h))
+            torch.testing.assert_close(F.ldr_matmul(x, op_a, op_b, g, h), x @ m.T)
+    fast = (F.shift_op(1.0), F.shift_op(-1.0))
+    y32 = F.ldr_matmul(x.float(), *fast, g.float(), h.float())
+    assert y32.dtype == torch.float32
+    torch.testing.assert_close(y32, F.ldr_matmul(x, *fast, g, h).float(), rtol=1e-4, atol=1e-4)
+    args = (x[0, :2].clone().requires_grad_(), g.clone().requires_grad_(),
+            h.clone().requires_grad_())
+    for pair in ((F.shift_op(-1.0), F.shift_op(1.0)), (F.shift_op(1.0), F.shift_op(-1.0))):
+        assert torch.autograd.gradcheck(lambda x, g, h, p=pair: F.ldr_matmul(x, *p, g, h), args)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_dct_of_half_precision_runs_in_float32(dtype):
     x = torch.randn(3, 12)

@@ -25,8 +25,9 @@ def _stein_z0(w: Tensor) -> Tensor:
 class _LDRBase(StructuredLinear):
     r"""``y = (Σ_{i<r} K(A, g_i) K(B, h_i)^T · pad_n(x))[:out] + b``, ``n = max(in, out)``.
 
-    ``G, H ∈ R^{r×n}`` ~ N(0, 1/(r·n)) (the authors' init). Products use explicit Krylov
-    matrices: O(r·n²) time and memory per forward (see :mod:`compactnn.functional.ldr`).
+    ``G, H ∈ R^{r×n}`` ~ N(0, 1/(r·n)) (the authors' init). Products: FFTs for
+    Toeplitz-like (O(r·n log n) per input), explicit Krylov matrices for LDR-SD/TD (O(r·n²)
+    time and memory per forward; see :mod:`compactnn.functional.ldr`).
     """
 
     def __init__(self, in_features, out_features, *, rank, bias, init, device, dtype):
