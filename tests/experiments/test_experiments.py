@@ -76,7 +76,7 @@ def test_scattering_report_compares_dc_with_each_ldr_cell_and_shows_convergence(
 
     def seeds(name, params, curves):
         return [{"name": name, "num_params": params, "test": c[-1], "history": c,
-                 "diverged": False} for c in curves]
+                 "epochs": len(c), "diverged": False} for c in curves]
 
     rows = (seeds("scat-dc-1", 23_834, [[0.5, 0.8, 0.84], [0.5, 0.8, 0.85], [0.5, 0.8, 0.86]])
             + seeds("scat-ldr-sd-r1", 31_770, [[0.4, 0.7, 0.80], [0.4, 0.7, 0.81],
@@ -86,6 +86,9 @@ def test_scattering_report_compares_dc_with_each_ldr_cell_and_shows_convergence(
             "0.8000 ± 0.0100 | better |") in md
     assert "| scat-dc-1 | 0.8000 (k = 2) | 0.8500 | +0.0500 |" in md
     assert "scat-dc-3 |" not in md
+    # cells of unequal epochs are not compared
+    rows += seeds("scat-toeplitz-like-r1", 23_834, [[0.5, 0.6, 0.7, 0.8]] * 3)
+    assert "| scat-toeplitz-like-r1 | 23,834 |" not in scattering._report(rows, tmp_path)
 
 
 @pytest.mark.slow
